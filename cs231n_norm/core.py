@@ -1,0 +1,145 @@
+"""One normalization, over any set of axes: the forward pass and its closed-form backward.
+
+Every layer in this package is this core plus a choice of axes:
+
+==================  ===============  =========================
+layer               input shape      axes the statistics use
+==================  ===============  =========================
+batch norm          (N, D)           (0,)       over the batch
+layer norm          (N, D)           (1,)       over the features
+spatial batch norm  (N, C, H, W)     (0, 2, 3)  per channel
+group norm          (N, G, C/G*H*W)  (2,)       per example and group
+==================  ===============  =========================
+
+Forward, with m the number of values each statistic is taken over::
+
+    mean    = sum(x) / m                    (over the axes)
+    var     = sum((x - mean)^2) / m          biased: 1/m, not 1/(m-1)
+    inv_std = 1 / sqrt(var + eps)
+    x_hat   = (x - mean) * inv_std
+
+Backward (derived in notebook 03), for the upstream gradient g = dL/dx_hat::
+
+    dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
+
+The two means are the two paths through which x reaches x_hat a second time:
+through the batch mean and through the batch variance.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class NormCache:
+    """What a normalization forward pass hands to its backward pass.
+
+    layer : str, which forward made it ('batchnorm', 'layernorm', ...)
+    mode : str, 'train' (statistics from the input) or 'test' (stored statistics)
+    x_hat : ndarray, the normalized input, same shape as the layer's (reshaped) input
+    inv_std : ndarray, 1 / sqrt(var + eps), with size 1 along the reduced axes
+    gamma : ndarray, the scale, broadcastable against x_hat
+    axes : tuple of int, the axes the statistics were taken over
+    graph : the staged graph (graph.Graph) when the forward kept it, else None
+    extra : layer-specific facts (input shape, number of groups, ...)
+    """
+
+    layer: str
+    mode: str
+    x_hat: np.ndarray
+    inv_std: np.ndarray
+    gamma: np.ndarray
+    axes: tuple
+    graph: object = None
+    extra: dict = field(default_factory=dict)
+
+    def nbytes(self):
+        """Bytes of the arrays this cache keeps alive (each array counted once)."""
+        arrays = {id(a): a for a in (self.x_hat, self.inv_std, self.gamma)}
+        if self.graph is not None:
+            arrays.update({id(node.value): node.value for node in self.graph.nodes})
+        return sum(a.nbytes for a in arrays.values())
+
+
+def normalize(x, axes, eps, center=True):
+    """Normalize `x` over `axes`.
+
+    Parameters
+    ----------
+    x : ndarray, any shape, float32 or float64
+    axes : tuple of int, the axes each statistic is taken over
+    eps : float, added to the variance before the square root
+    center : bool, subtract the mean (False gives RMSNorm: ``x / sqrt(mean(x^2) + eps)``)
+
+    Returns
+    -------
+    x_hat : ndarray, shape of x
+    mean : ndarray, size 1 along `axes` (zeros when not centering)
+    var : ndarray, size 1 along `axes` (the biased variance; mean of x^2 when not centering)
+    inv_std : ndarray, size 1 along `axes`
+    """
+    if center:
+        mean = x.mean(axis=axes, keepdims=True)
+        centred = x - mean
+    else:
+        mean = np.zeros_like(x, shape=[1 if a in axes else n for a, n in enumerate(x.shape)])
+        centred = x
+    # Two passes (mean first, then the mean of squared deviations): the one-pass
+    # E[x^2] - E[x]^2 cancels catastrophically when |mean| >> std.
+    var = np.square(centred).mean(axis=axes, keepdims=True)
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat = centred * inv_std
+    return x_hat, mean, var, inv_std
+
+
+def normalize_backward(dx_hat, x_hat, inv_std, axes, center=True):
+    """Closed-form gradient of :func:`normalize`.
+
+    Parameters
+    ----------
+    dx_hat : ndarray, shape of x: dL/dx_hat
+    x_hat, inv_std : from :func:`normalize`
+    axes : the same axes as the forward pass
+    center : the same flag as the forward pass
+
+    Returns
+    -------
+    dx : ndarray, shape of x
+    """
+    projection = x_hat * np.mean(dx_hat * x_hat, axis=axes, keepdims=True)
+    if center:
+        return inv_std * (dx_hat - np.mean(dx_hat, axis=axes, keepdims=True) - projection)
+    return inv_std * (dx_hat - projection)
+
+
+def in_row_blocks(expression, *arrays, block_bytes=1 << 20):
+    """Evaluate an elementwise `expression(*row_blocks)` block of rows by block of rows.
+
+    A formula like ``a * (b - c * d)`` over large arrays makes numpy write one
+    temporary array per operation, each a full pass over memory. Applied to a
+    few rows at a time, the same temporaries stay in the CPU cache. The result
+    is identical; only the memory traffic changes.
+
+    Parameters
+    ----------
+    expression : callable taking row blocks of `arrays` (and returning the
+        block of the result); it must treat rows independently
+    arrays : ndarrays with the same number of rows
+    block_bytes : about how many bytes of the first array one block spans
+
+    Returns
+    -------
+    ndarray, shape and dtype of the first array
+    """
+    first = arrays[0]
+    rows = len(first)
+    row_bytes = max(1, first[0].nbytes if rows else 1)
+    block = max(1, block_bytes // row_bytes)
+    if block >= rows:
+        return expression(*arrays)
+    result = np.empty_like(first)
+    for start in range(0, rows, block):
+        stop = start + block
+        result[start:stop] = expression(*(a[start:stop] for a in arrays))
+    return result

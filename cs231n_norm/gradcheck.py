@@ -1,0 +1,85 @@
+"""Numerical gradients by centred differences, and the relative error used to compare them.
+
+Use float64: with h = 1e-5 the centred difference has truncation error ~h^2
+and rounding error ~eps_machine / h, which is ~1e-11 in float64 but ~1e-2 in
+float32.
+
+Never check a layer with ``dout = ones``: the sum of a batch-norm output over
+the batch does not depend on x at all (it is N * beta), so the true dx is 0 and
+any dx that sums to zero per feature passes. Use a random upstream gradient.
+"""
+
+import numpy as np
+
+from ._checks import float_array, positive_number
+
+
+def rel_error(x, y):
+    """Largest elementwise relative error ``|x - y| / max(1e-8, |x| + |y|)``."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"rel_error needs x and y of the same shape, got x {x.shape} and y {y.shape}")
+    if x.size == 0:
+        return 0.0
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def eval_numerical_gradient(f, x, h=1e-5):
+    """Gradient of a scalar function ``f(x)`` at `x` by centred differences.
+
+    Parameters
+    ----------
+    f : callable, ndarray -> float
+    x : ndarray, any shape, float
+    h : float, the step
+
+    Returns
+    -------
+    grad : ndarray, same shape as x. `x` is left exactly as it was.
+    """
+    x = float_array("x", x)
+    h = positive_number("h", h)
+    x = x.copy()  # perturb a private copy: the caller's array is never touched
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        original = x[index]
+        x[index] = original + h
+        f_plus = float(f(x))
+        x[index] = original - h
+        f_minus = float(f(x))
+        x[index] = original
+        grad[index] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def eval_numerical_gradient_array(f, x, df, h=1e-5):
+    """Gradient of ``sum(f(x) * df)`` at `x`: the vector-Jacobian product for upstream `df`.
+
+    Parameters
+    ----------
+    f : callable, ndarray -> ndarray of df's shape
+    x : ndarray, any shape, float
+    df : ndarray, shape of f(x): the upstream gradient
+    h : float, the step
+
+    Returns
+    -------
+    grad : ndarray, same shape as x. Neither `x` nor `df` is modified.
+    """
+    x = float_array("x", x)
+    df = float_array("df", df)
+    h = positive_number("h", h)
+    x = x.copy()
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        original = x[index]
+        x[index] = original + h
+        f_plus = np.array(f(x), dtype=np.float64)  # copy: f may return a view of x
+        x[index] = original - h
+        f_minus = np.array(f(x), dtype=np.float64)
+        x[index] = original
+        if f_plus.shape != df.shape:
+            raise ValueError(f"f(x) has shape {f_plus.shape} but df has shape {df.shape}; they must match")
+        grad[index] = np.sum((f_plus - f_minus) * df) / (2 * h)
+    return grad

@@ -1,0 +1,581 @@
+"""Layers with CS231n's calling conventions: ``out, cache = *_forward(...)`` and
+``grads = *_backward(dout, cache)``.
+
+Every normalization layer is a thin wrapper around :mod:`cs231n_norm.core`
+that chooses the axes. Batch norm and layer norm can also keep their staged
+computational graph (:mod:`cs231n_norm.graph`), which is what the staged
+backward pass walks. Inputs are never modified; the only thing written is the
+running statistics in ``bn_param``.
+"""
+
+import numpy as np
+
+from . import _checks as check
+from .core import NormCache, in_row_blocks, normalize, normalize_backward
+from .graph import normalization_graph
+
+# ------------------------------------------------------------------ helpers
+
+
+def _feature_params(x, gamma, beta, features, layer):
+    """gamma and beta as arrays of shape (features,) in x's dtype."""
+    gamma = check.float_array("gamma", gamma, dtype=x.dtype)
+    beta = check.float_array("beta", beta, dtype=x.dtype)
+    check.same_shape("gamma", gamma, (features,))
+    check.same_shape("beta", beta, (features,))
+    return gamma, beta
+
+
+def _cache_of(cache, layer, function):
+    if not isinstance(cache, NormCache):
+        raise TypeError(
+            f"cache must be the cache returned by {layer}_forward, got {check.describe(cache)}"
+        )
+    if cache.layer != layer:
+        raise ValueError(
+            f"cache comes from {cache.layer}_forward, but {function} needs the cache of {layer}_forward"
+        )
+    return cache
+
+
+def _upstream(dout, cache):
+    dout = check.float_array("dout", dout)
+    check.same_shape("dout", dout, cache.extra["x_shape"])
+    return dout.astype(cache.x_hat.dtype, copy=False)
+
+
+# ------------------------------------------------------------------ running statistics
+
+
+def update_running_stats(bn_param, batch_mean, batch_var, count):
+    """Write the new running mean and variance into `bn_param`.
+
+    ``running = momentum * running + (1 - momentum) * batch`` (CS231n's convention:
+    momentum is the weight of the *old* value). The variance is the biased
+    batch variance (1/count), unless ``bn_param['running_var_unbiased']`` is true,
+    in which case it is rescaled by count / (count - 1) as PyTorch does.
+    New arrays are stored; the arrays previously in `bn_param` are not modified.
+    """
+    momentum = bn_param.get("momentum", 0.9)
+    if bn_param.get("running_var_unbiased", False):
+        batch_var = batch_var * (count / (count - 1))
+    for key, batch in (("running_mean", batch_mean), ("running_var", batch_var)):
+        old = bn_param.get(key)
+        if old is None:  # CS231n starts both at zero; see pytorch_bn_param for PyTorch's start
+            old = np.zeros_like(batch)
+        bn_param[key] = momentum * old + (1 - momentum) * batch
+
+
+def pytorch_bn_param(num_features, momentum=0.1, eps=1e-5, dtype=np.float64):
+    """A ``bn_param`` that reproduces ``torch.nn.BatchNorm1d(num_features, eps, momentum)``.
+
+    PyTorch and CS231n differ in two conventions:
+
+    * momentum: PyTorch's ``momentum`` is the weight of the *new* batch value,
+      ``running = (1 - momentum) * running + momentum * batch``, so PyTorch's 0.1
+      is our 0.9;
+    * running variance: PyTorch stores the *unbiased* batch variance
+      (1/(N-1)) in ``running_var`` (it still normalizes the batch with the
+      biased one), and starts it at ones rather than zeros.
+
+    Returns
+    -------
+    dict with mode 'train', eps, momentum = 1 - `momentum`, running_mean zeros,
+    running_var ones, running_var_unbiased True.
+    """
+    momentum = check.number_in_unit_interval("momentum", momentum)
+    return {
+        "mode": "train",
+        "eps": check.positive_number("eps", eps),
+        "momentum": 1.0 - momentum,
+        "running_mean": np.zeros(num_features, dtype=dtype),
+        "running_var": np.ones(num_features, dtype=dtype),
+        "running_var_unbiased": True,
+    }
+
+
+def _bn_settings(bn_param, features, dtype):
+    """Validate bn_param; return (mode, eps) and check any stored running statistics."""
+    bn_param = check.param_dict("bn_param", bn_param)
+    mode = check.mode_of("bn_param", bn_param)
+    eps = check.positive_number("bn_param['eps']", bn_param.get("eps", 1e-5))
+    check.number_in_unit_interval("bn_param['momentum']", bn_param.get("momentum", 0.9))
+    for key in ("running_mean", "running_var"):
+        if bn_param.get(key) is not None:
+            stat = check.float_array(f"bn_param['{key}']", bn_param[key])
+            check.same_shape(f"bn_param['{key}']", stat, (features,))
+        elif mode == "test":
+            raise ValueError(
+                f"bn_param['{key}'] is missing: test mode normalizes with the running statistics, "
+                "so run the layer in 'train' mode first"
+            )
+    return mode, eps
+
+
+# ------------------------------------------------------------------ batch normalization
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    """Forward pass for batch normalization.
+
+    Train mode normalizes each feature with the mean and biased variance of the
+    batch and updates the running statistics in `bn_param`; test mode
+    normalizes with the running statistics.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, D), float32 or float64
+    gamma, beta : ndarray, shape (D,): scale and shift
+    bn_param : dict
+        mode : 'train' or 'test' (required)
+        eps : float > 0, default 1e-5
+        momentum : float in [0, 1], default 0.9:
+            ``running = momentum * running + (1 - momentum) * batch``
+        running_mean, running_var : ndarray, shape (D,), written back in train mode
+        running_var_unbiased : bool, default False (True: PyTorch's convention)
+        keep_graph : bool, default True: keep the staged graph in the cache
+            (needed by :func:`batchnorm_backward`; :func:`batchnorm_backward_alt`
+            works without it, from a much smaller cache)
+
+    Returns
+    -------
+    out : ndarray, shape (N, D), dtype of x
+    cache : NormCache for batchnorm_backward / batchnorm_backward_alt
+    """
+    x = check.float_array("x", x, ndim=2)
+    N, D = x.shape
+    gamma, beta = _feature_params(x, gamma, beta, D, "batchnorm")
+    mode, eps = _bn_settings(bn_param, D, x.dtype)
+    extra = {"x_shape": x.shape}
+
+    if mode == "test":
+        check.finite_input("x", x)
+        inv_std = 1 / np.sqrt(bn_param["running_var"].astype(x.dtype) + eps)
+        x_hat = (x - bn_param["running_mean"].astype(x.dtype)) * inv_std
+        return gamma * x_hat + beta, NormCache("batchnorm", "test", x_hat, inv_std, gamma, (0,), None, extra)
+
+    if N < 2:
+        raise ValueError(f"x must hold at least 2 examples in train mode (the batch variance of one is 0), got shape {x.shape}")
+    if bn_param.get("keep_graph", True):
+        graph = normalization_graph(x, gamma, beta, eps, axis=0)
+        mean, var, inv_std = graph["mu"].value, graph["var"].value, graph["inv_std"].value
+        x_hat, out = graph["x_hat"].value, graph["out"].value
+    else:
+        graph = None
+        x_hat, mean, var, inv_std = normalize(x, (0,), eps)
+        out = gamma * x_hat + beta
+    check.finite_input("x", x, statistic=mean)
+    update_running_stats(bn_param, mean[0], var[0], N)
+    return out, NormCache("batchnorm", "train", x_hat, inv_std, gamma, (0,), graph, extra)
+
+
+def batchnorm_backward(dout, cache):
+    """Staged backward pass for batch normalization: walk the graph node by node.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, D): upstream gradient
+    cache : from :func:`batchnorm_forward` (with the default ``keep_graph=True``)
+
+    Returns
+    -------
+    dx : ndarray, shape (N, D)
+    dgamma, dbeta : ndarray, shape (D,)
+    """
+    cache = _cache_of(cache, "batchnorm", "batchnorm_backward")
+    dout = _upstream(dout, cache)
+    if cache.mode == "test":
+        return _test_mode_backward(dout, cache)
+    if cache.graph is None:
+        raise ValueError(
+            "cache has no staged graph (batchnorm_forward ran with bn_param['keep_graph'] = False); "
+            "use batchnorm_backward_alt, or run the forward with keep_graph=True"
+        )
+    grads = cache.graph.backward(dout)
+    return grads["x"], grads["gamma"], grads["beta"]
+
+
+def batchnorm_backward_alt(dout, cache):
+    """Simplified (closed-form) backward pass for batch normalization.
+
+    With x_hat the normalized input, the gradients are::
+
+        dbeta  = sum_i dout
+        dgamma = sum_i dout * x_hat
+        dx     = gamma * inv_std / N * (N * dout - dbeta - x_hat * dgamma)
+
+    The dx line is the core's closed form with dL/dx_hat = gamma * dout, where
+    gamma (constant over the batch) is pulled out of the batch means, which then
+    become dbeta / N and dgamma / N: no extra pass over the data.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, D)
+    cache : from :func:`batchnorm_forward` (either value of keep_graph)
+
+    Returns
+    -------
+    dx : ndarray, shape (N, D)
+    dgamma, dbeta : ndarray, shape (D,)
+    """
+    cache = _cache_of(cache, "batchnorm", "batchnorm_backward_alt")
+    dout = _upstream(dout, cache)
+    if cache.mode == "test":
+        return _test_mode_backward(dout, cache)
+    x_hat, N = cache.x_hat, dout.shape[0]
+    dbeta = np.ones(N, dtype=dout.dtype) @ dout  # column sums as a BLAS product
+    dgamma = np.einsum("ij,ij->j", dout, x_hat)  # column dot products, no temporary
+    scale = cache.gamma * cache.inv_std[0] / N
+    dx = in_row_blocks(lambda dout, x_hat: scale * (N * dout - dbeta - x_hat * dgamma), dout, x_hat)
+    return dx, dgamma, dbeta
+
+
+def _test_mode_backward(dout, cache):
+    """In test mode mean and variance are constants, so dx is just the affine map's."""
+    dgamma = np.einsum("ij,ij->j", dout, cache.x_hat)
+    dbeta = dout.sum(axis=0)
+    return dout * (cache.gamma * cache.inv_std), dgamma, dbeta
+
+
+# ------------------------------------------------------------------ layer normalization
+
+
+def _ln_settings(ln_param):
+    ln_param = check.param_dict("ln_param", ln_param)
+    return check.positive_number("ln_param['eps']", ln_param.get("eps", 1e-5))
+
+
+def layernorm_forward(x, gamma, beta, ln_param):
+    """Forward pass for layer normalization: each example normalized over its own features.
+
+    Identical in train and test mode (no running statistics; any 'mode' key is ignored).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, D)
+    gamma, beta : ndarray, shape (D,)
+    ln_param : dict with optional eps (default 1e-5) and keep_graph (default True)
+
+    Returns
+    -------
+    out : ndarray, shape (N, D)
+    cache : NormCache for layernorm_backward
+    """
+    x = check.float_array("x", x, ndim=2)
+    N, D = x.shape
+    gamma, beta = _feature_params(x, gamma, beta, D, "layernorm")
+    eps = _ln_settings(ln_param)
+    if D < 2:
+        raise ValueError(f"x must have at least 2 features for layer norm (the variance of one is 0), got shape {x.shape}")
+    if ln_param.get("keep_graph", True):
+        graph = normalization_graph(x, gamma, beta, eps, axis=1)
+        mean, x_hat, inv_std, out = graph["mu"].value, graph["x_hat"].value, graph["inv_std"].value, graph["out"].value
+    else:
+        graph = None
+        x_hat, mean, _, inv_std = normalize(x, (1,), eps)
+        out = gamma * x_hat + beta
+    check.finite_input("x", x, statistic=mean)
+    return out, NormCache("layernorm", "train", x_hat, inv_std, gamma, (1,), graph, {"x_shape": x.shape})
+
+
+def layernorm_backward(dout, cache):
+    """Backward pass for layer normalization (closed form, row by row).
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, D)
+    cache : from :func:`layernorm_forward`
+
+    Returns
+    -------
+    dx : ndarray, shape (N, D)
+    dgamma, dbeta : ndarray, shape (D,)
+    """
+    cache = _cache_of(cache, "layernorm", "layernorm_backward")
+    dout = _upstream(dout, cache)
+    x_hat, gamma = cache.x_hat, cache.gamma
+    dbeta = np.ones(len(dout), dtype=dout.dtype) @ dout
+    dgamma = np.einsum("ij,ij->j", dout, x_hat)
+    dx = in_row_blocks(
+        lambda dout, x_hat, inv_std: normalize_backward(gamma * dout, x_hat, inv_std, axes=(1,)),
+        dout, x_hat, cache.inv_std,
+    )
+    return dx, dgamma, dbeta
+
+
+def layernorm_backward_staged(dout, cache):
+    """Staged backward pass for layer normalization: the same graph walk as batch norm's."""
+    cache = _cache_of(cache, "layernorm", "layernorm_backward_staged")
+    dout = _upstream(dout, cache)
+    if cache.graph is None:
+        raise ValueError("cache has no staged graph (layernorm_forward ran with ln_param['keep_graph'] = False)")
+    grads = cache.graph.backward(dout)
+    return grads["x"], grads["gamma"], grads["beta"]
+
+
+# ------------------------------------------------------------------ RMS normalization
+
+
+def rmsnorm_forward(x, gamma, rms_param):
+    """RMSNorm: layer norm without the mean, ``gamma * x / sqrt(mean(x^2) + eps)``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, D)
+    gamma : ndarray, shape (D,)
+    rms_param : dict with optional eps (default 1e-5)
+
+    Returns
+    -------
+    out : ndarray, shape (N, D)
+    cache : NormCache for rmsnorm_backward
+    """
+    x = check.float_array("x", x, ndim=2)
+    N, D = x.shape
+    gamma = check.float_array("gamma", gamma, dtype=x.dtype)
+    check.same_shape("gamma", gamma, (D,))
+    eps = check.positive_number("rms_param['eps']", check.param_dict("rms_param", rms_param).get("eps", 1e-5))
+    check.finite_input("x", x)
+    x_hat, _, _, inv_rms = normalize(x, (1,), eps, center=False)
+    return gamma * x_hat, NormCache("rmsnorm", "train", x_hat, inv_rms, gamma, (1,), None, {"x_shape": x.shape})
+
+
+def rmsnorm_backward(dout, cache):
+    """Backward pass for RMSNorm. Returns dx of shape (N, D) and dgamma of shape (D,)."""
+    cache = _cache_of(cache, "rmsnorm", "rmsnorm_backward")
+    dout = _upstream(dout, cache)
+    dgamma = np.einsum("ij,ij->j", dout, cache.x_hat)
+    dx = normalize_backward(cache.gamma * dout, cache.x_hat, cache.inv_std, (1,), center=False)
+    return dx, dgamma
+
+
+# ------------------------------------------------------------------ spatial batch normalization
+
+
+def _nchw(x):
+    return check.float_array("x", x, ndim=4)
+
+
+def spatial_batchnorm_forward(x, gamma, beta, bn_param):
+    """Batch normalization for images: one mean and variance per channel, over N, H and W.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    gamma, beta : ndarray, shape (C,)
+    bn_param : dict, as for :func:`batchnorm_forward` (running statistics of shape (C,);
+        keep_graph is ignored: the backward pass is the closed form)
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H, W)
+    cache : NormCache for spatial_batchnorm_backward
+    """
+    x = _nchw(x)
+    N, C, H, W = x.shape
+    gamma, beta = _feature_params(x, gamma, beta, C, "spatial_batchnorm")
+    mode, eps = _bn_settings(bn_param, C, x.dtype)
+    per_channel = (1, C, 1, 1)
+    extra = {"x_shape": x.shape}
+    gamma4, beta4 = gamma.reshape(per_channel), beta.reshape(per_channel)
+    if mode == "test":
+        check.finite_input("x", x)
+        inv_std = 1 / np.sqrt(bn_param["running_var"].astype(x.dtype).reshape(per_channel) + eps)
+        x_hat = (x - bn_param["running_mean"].astype(x.dtype).reshape(per_channel)) * inv_std
+        return gamma4 * x_hat + beta4, NormCache("spatial_batchnorm", "test", x_hat, inv_std, gamma4, (0, 2, 3), None, extra)
+    count = N * H * W
+    if count < 2:
+        raise ValueError(f"x must hold at least 2 values per channel in train mode (N*H*W >= 2), got shape {x.shape}")
+    x_hat, mean, var, inv_std = normalize(x, (0, 2, 3), eps)
+    check.finite_input("x", x, statistic=mean)
+    update_running_stats(bn_param, mean.reshape(C), var.reshape(C), count)
+    return gamma4 * x_hat + beta4, NormCache("spatial_batchnorm", "train", x_hat, inv_std, gamma4, (0, 2, 3), None, extra)
+
+
+def spatial_batchnorm_backward(dout, cache):
+    """Backward pass for spatial batch normalization.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C, H, W)
+    cache : from :func:`spatial_batchnorm_forward`
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    dgamma, dbeta : ndarray, shape (C,)
+    """
+    cache = _cache_of(cache, "spatial_batchnorm", "spatial_batchnorm_backward")
+    dout = _upstream(dout, cache)
+    axes = (0, 2, 3)
+    dgamma = np.einsum("nchw,nchw->c", dout, cache.x_hat)
+    dbeta = np.einsum("nchw->c", dout)
+    if cache.mode == "test":
+        return dout * cache.gamma * cache.inv_std, dgamma, dbeta
+    dx = normalize_backward(cache.gamma * dout, cache.x_hat, cache.inv_std, axes)
+    return dx, dgamma, dbeta
+
+
+# ------------------------------------------------------------------ group normalization
+
+
+def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
+    """Group normalization: each example's channels split into G contiguous groups,
+    each group normalized over its channels and all positions.
+
+    G = 1 is layer norm over (C, H, W); G = C is instance norm. Channels
+    0..C/G-1 form group 0, the next C/G group 1, and so on.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    gamma, beta : ndarray, shape (1, C, 1, 1): per-channel scale and shift
+    G : int, number of groups, dividing C
+    gn_param : dict with optional eps (default 1e-5)
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H, W)
+    cache : NormCache for spatial_groupnorm_backward
+    """
+    x = _nchw(x)
+    N, C, H, W = x.shape
+    if isinstance(G, bool) or not isinstance(G, (int, np.integer)) or G < 1 or C % G:
+        raise ValueError(f"G must be a positive integer dividing the number of channels C={C}, got {check.describe(G)}")
+    G = int(G)
+    gamma = check.float_array("gamma", gamma, dtype=x.dtype)
+    beta = check.float_array("beta", beta, dtype=x.dtype)
+    check.same_shape("gamma", gamma, (1, C, 1, 1))
+    check.same_shape("beta", beta, (1, C, 1, 1))
+    eps = check.positive_number("gn_param['eps']", check.param_dict("gn_param", gn_param).get("eps", 1e-5))
+    if C // G * H * W < 2:
+        raise ValueError(f"each group must hold at least 2 values (C/G*H*W >= 2), got shape {x.shape} with G={G}")
+    grouped = x.reshape(N, G, -1)  # contiguous channels share a group
+    x_hat, mean, _, inv_std = normalize(grouped, (2,), eps)
+    check.finite_input("x", x, statistic=mean)
+    x_hat = x_hat.reshape(x.shape)
+    extra = {"x_shape": x.shape, "G": G}
+    return gamma * x_hat + beta, NormCache("spatial_groupnorm", "train", x_hat, inv_std, gamma, (2,), None, extra)
+
+
+def spatial_groupnorm_backward(dout, cache):
+    """Backward pass for group normalization.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C, H, W)
+    cache : from :func:`spatial_groupnorm_forward`
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    dgamma, dbeta : ndarray, shape (1, C, 1, 1)
+    """
+    cache = _cache_of(cache, "spatial_groupnorm", "spatial_groupnorm_backward")
+    dout = _upstream(dout, cache)
+    N, C = dout.shape[:2]
+    G = cache.extra["G"]
+    dgamma = np.einsum("nchw,nchw->c", dout, cache.x_hat).reshape(1, C, 1, 1)
+    dbeta = np.einsum("nchw->c", dout).reshape(1, C, 1, 1)
+    dx_hat = (cache.gamma * dout).reshape(N, G, -1)
+    dx = normalize_backward(dx_hat, cache.x_hat.reshape(N, G, -1), cache.inv_std, (2,))
+    return dx.reshape(dout.shape), dgamma, dbeta
+
+
+# ------------------------------------------------------------------ affine, ReLU, softmax
+
+
+def affine_forward(x, w, b):
+    """Fully connected layer ``out = x.reshape(N, -1) @ w + b``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, d_1, ..., d_k) with d_1 * ... * d_k = D
+    w : ndarray, shape (D, M)
+    b : ndarray, shape (M,)
+
+    Returns
+    -------
+    out : ndarray, shape (N, M)
+    cache : (x, w) for affine_backward
+    """
+    x = check.float_array("x", x)
+    if x.ndim < 2:
+        raise ValueError(f"x must have at least 2 dimensions (N, ...), got shape {x.shape}")
+    w = check.float_array("w", w, ndim=2)
+    b = check.float_array("b", b, ndim=1)
+    D = int(np.prod(x.shape[1:]))
+    if w.shape[0] != D:
+        raise ValueError(f"w must have shape ({D}, M) to match x of shape {x.shape}, got shape {w.shape}")
+    check.same_shape("b", b, (w.shape[1],))
+    return x.reshape(len(x), D) @ w + b, ("affine", x, w)
+
+
+def affine_backward(dout, cache):
+    """Backward pass for :func:`affine_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, M)
+    cache : from affine_forward
+
+    Returns
+    -------
+    dx : ndarray, shape of x
+    dw : ndarray, shape (D, M)
+    db : ndarray, shape (M,)
+    """
+    if not (isinstance(cache, tuple) and len(cache) == 3 and cache[0] == "affine"):
+        raise TypeError(f"cache must be the cache returned by affine_forward, got {check.describe(cache)}")
+    _, x, w = cache
+    dout = check.float_array("dout", dout)
+    check.same_shape("dout", dout, (len(x), w.shape[1]))
+    dx = (dout @ w.T).reshape(x.shape)
+    dw = x.reshape(len(x), -1).T @ dout
+    db = dout.sum(axis=0)
+    return dx, dw, db
+
+
+def relu_forward(x):
+    """ReLU ``max(0, x)``. x: any shape. Returns out (shape of x) and cache."""
+    x = check.float_array("x", x)
+    return np.maximum(x, 0), ("relu", x)
+
+
+def relu_backward(dout, cache):
+    """Backward pass for ReLU. dout: shape of x. Returns dx (shape of x)."""
+    if not (isinstance(cache, tuple) and len(cache) == 2 and cache[0] == "relu"):
+        raise TypeError(f"cache must be the cache returned by relu_forward, got {check.describe(cache)}")
+    x = cache[1]
+    dout = check.float_array("dout", dout)
+    check.same_shape("dout", dout, x.shape)
+    return dout * (x > 0)
+
+
+def softmax_loss(x, y):
+    """Softmax cross-entropy loss, averaged over the batch.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C): class scores
+    y : ndarray of int, shape (N,): labels, 0 <= y[i] < C
+
+    Returns
+    -------
+    loss : float
+    dx : ndarray, shape (N, C): gradient of the loss with respect to x
+    """
+    x = check.float_array("x", x, ndim=2)
+    y = np.asarray(y)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"y must be an integer array of labels, got dtype {y.dtype}")
+    check.same_shape("y", y, (len(x),))
+    if len(y) and (y.min() < 0 or y.max() >= x.shape[1]):
+        raise ValueError(f"y must hold labels in [0, {x.shape[1] - 1}], got values in [{y.min()}, {y.max()}]")
+    shifted = x - x.max(axis=1, keepdims=True)  # softmax is shift-invariant; this avoids overflow
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    N = len(x)
+    loss = -log_probs[np.arange(N), y].mean()
+    dx = np.exp(log_probs)
+    dx[np.arange(N), y] -= 1
+    return float(loss), dx / N

@@ -1,0 +1,1 @@
+"""Static figures for the notebooks, drawn with matplotlib.figure.Figure (no pyplot global state)."""

@@ -1,0 +1,1 @@
+"""Interactive explorers: each module has a pure update function (tested directly) and a build_* function returning the ipywidgets widget. Drawing uses matplotlib.figure.Figure, never pyplot state."""
