@@ -11,11 +11,18 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
-def describe(value):
-    """Short description of a value for an error message: shape and dtype for arrays."""
+def describe(value, limit=80):
+    """Short description of a value for an error message: shape and dtype for arrays.
+
+    Other values are shown by their repr, cut to about `limit` characters (the repr
+    of a cache holds whole arrays).
+    """
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape} and dtype {value.dtype}"
-    return f"{type(value).__name__} {value!r}"
+    text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(value).__name__} {text}"
 
 
 def float_array(name, value, ndim=None, dtype=None):
@@ -28,9 +35,12 @@ def float_array(name, value, ndim=None, dtype=None):
     """
     if isinstance(value, np.ndarray):
         array = value
-    elif isinstance(value, (list, tuple, numbers.Real)):
-        array = np.asarray(value)
-        if array.dtype.kind in "iub":  # a Python list of ints is an honest float request
+    elif isinstance(value, (list, tuple, numbers.Real)) and not isinstance(value, bool):
+        try:
+            array = np.asarray(value)
+        except ValueError:  # ragged nested lists
+            raise ValueError(f"{name} must be a rectangular array of numbers, got {describe(value)}") from None
+        if array.dtype.kind in "iu":  # a Python list of ints is an honest float request
             array = array.astype(np.float64)
     else:
         raise TypeError(f"{name} must be a numpy array, got {describe(value)}")
@@ -92,9 +102,16 @@ def param_dict(name, value):
     return value
 
 
+def optional_mode(name, param):
+    """For layers that behave the same in train and test mode: accept a 'mode' key
+    (a network sets it on every layer's param dict) but reject a misspelt one."""
+    if "mode" in param and param["mode"] not in ("train", "test"):
+        raise ValueError(f"{name}['mode'] must be 'train' or 'test' when given, got {param['mode']!r}")
+
+
 def mode_of(name, param):
     if "mode" not in param:
-        raise ValueError(f"{name}['mode'] is required: 'train' or 'test'; got keys {sorted(param)}")
+        raise ValueError(f"{name}['mode'] is required: 'train' or 'test'; got keys {list(param)}")
     mode = param["mode"]
     if mode not in ("train", "test"):
         raise ValueError(f"{name}['mode'] must be 'train' or 'test', got {mode!r}")

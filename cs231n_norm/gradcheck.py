@@ -25,36 +25,60 @@ def rel_error(x, y):
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
-def eval_numerical_gradient(f, x, h=1e-5):
+def _perturbable(x):
+    """The array whose entries the numerical gradient nudges, and a snapshot to restore.
+
+    Like CS231n's gradient checkers, the caller's own array is nudged (when it is a
+    writable float ndarray), so `f` may read it through a closure instead of its
+    argument: ``f = lambda _: model.loss(X, y)[0]`` with ``x = model.params['W1']``.
+    """
+    x = float_array("x", x)
+    if not x.flags.writeable:
+        x = x.copy()
+    return x, x.copy()
+
+
+def eval_numerical_gradient(f, x, h=1e-5, *, verbose=False):
     """Gradient of a scalar function ``f(x)`` at `x` by centred differences.
+
+    Each entry of `x` in turn is set to ``x + h`` and ``x - h`` (in place, so `f`
+    may also see it through a closure, as in CS231n) and then restored; at the end
+    `x` is exactly as it was, even if `f` raised or wrote into it.
 
     Parameters
     ----------
     f : callable, ndarray -> float
     x : ndarray, any shape, float
     h : float, the step
+    verbose : bool, print each index and its gradient (CS231n's keyword)
 
     Returns
     -------
-    grad : ndarray, same shape as x. `x` is left exactly as it was.
+    grad : ndarray, same shape as x
     """
-    x = float_array("x", x)
     h = positive_number("h", h)
-    x = x.copy()  # perturb a private copy: the caller's array is never touched
+    x, snapshot = _perturbable(x)
     grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        original = x[index]
-        x[index] = original + h
-        f_plus = float(f(x))
-        x[index] = original - h
-        f_minus = float(f(x))
-        x[index] = original
-        grad[index] = (f_plus - f_minus) / (2 * h)
+    try:
+        for index in np.ndindex(x.shape):
+            original = x[index]
+            x[index] = original + h
+            f_plus = float(f(x))
+            x[index] = original - h
+            f_minus = float(f(x))
+            x[index] = original
+            grad[index] = (f_plus - f_minus) / (2 * h)
+            if verbose:
+                print(index, grad[index])
+    finally:
+        np.copyto(x, snapshot)
     return grad
 
 
 def eval_numerical_gradient_array(f, x, df, h=1e-5):
     """Gradient of ``sum(f(x) * df)`` at `x`: the vector-Jacobian product for upstream `df`.
+
+    `x` is nudged in place and restored, as in :func:`eval_numerical_gradient`.
 
     Parameters
     ----------
@@ -65,21 +89,23 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
 
     Returns
     -------
-    grad : ndarray, same shape as x. Neither `x` nor `df` is modified.
+    grad : ndarray, same shape as x. Neither `x` nor `df` is left modified.
     """
-    x = float_array("x", x)
     df = float_array("df", df)
     h = positive_number("h", h)
-    x = x.copy()
+    x, snapshot = _perturbable(x)
     grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        original = x[index]
-        x[index] = original + h
-        f_plus = np.array(f(x), dtype=np.float64)  # copy: f may return a view of x
-        x[index] = original - h
-        f_minus = np.array(f(x), dtype=np.float64)
-        x[index] = original
-        if f_plus.shape != df.shape:
-            raise ValueError(f"f(x) has shape {f_plus.shape} but df has shape {df.shape}; they must match")
-        grad[index] = np.sum((f_plus - f_minus) * df) / (2 * h)
+    try:
+        for index in np.ndindex(x.shape):
+            original = x[index]
+            x[index] = original + h
+            f_plus = np.array(f(x), dtype=np.float64)  # copy: f may return a view of x
+            x[index] = original - h
+            f_minus = np.array(f(x), dtype=np.float64)
+            x[index] = original
+            if f_plus.shape != df.shape:
+                raise ValueError(f"f(x) has shape {f_plus.shape} but df has shape {df.shape}; they must match")
+            grad[index] = np.sum((f_plus - f_minus) * df) / (2 * h)
+    finally:
+        np.copyto(x, snapshot)
     return grad

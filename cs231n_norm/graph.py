@@ -194,13 +194,18 @@ class Graph:
             for name, part in downstream.items():
                 grads[name] = grads[name] + part if name in grads else part
             yield BackwardStep(node, upstream, downstream, input_values)
-        self._input_grads = grads
+        return grads  # what is left: the gradients of the input nodes
 
     def backward(self, dout):
         """Staged backward: return {input name: gradient} for every input node."""
-        for _ in self.backward_steps(dout):
-            pass
-        return self._input_grads
+        # The walk's return value (the input gradients) arrives with StopIteration;
+        # keeping it out of the graph means a backward pass never changes its cache.
+        steps = self.backward_steps(dout)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as finished:
+                return finished.value
 
     def nbytes(self):
         """Bytes held by the node values (what a cache of this graph keeps alive)."""

@@ -55,14 +55,30 @@ def update_running_stats(bn_param, batch_mean, batch_var, count):
     batch variance (1/count), unless ``bn_param['running_var_unbiased']`` is true,
     in which case it is rescaled by count / (count - 1) as PyTorch does.
     New arrays are stored; the arrays previously in `bn_param` are not modified.
+
+    Parameters
+    ----------
+    bn_param : dict, as for :func:`batchnorm_forward`
+    batch_mean, batch_var : ndarray, shape (D,): the statistics of this batch
+        (batch_var biased, 1/count)
+    count : int, how many values each statistic was taken over (N, or N*H*W)
     """
-    momentum = bn_param.get("momentum", 0.9)
+    bn_param = check.param_dict("bn_param", bn_param)
+    momentum = check.number_in_unit_interval("bn_param['momentum']", bn_param.get("momentum", 0.9))
+    batch_mean = check.float_array("batch_mean", batch_mean)
+    batch_var = check.float_array("batch_var", batch_var)
+    check.same_shape("batch_var", batch_var, batch_mean.shape)
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 2:
+        raise ValueError(f"count must be an integer >= 2 (values per statistic), got {check.describe(count)}")
     if bn_param.get("running_var_unbiased", False):
         batch_var = batch_var * (count / (count - 1))
     for key, batch in (("running_mean", batch_mean), ("running_var", batch_var)):
         old = bn_param.get(key)
         if old is None:  # CS231n starts both at zero; see pytorch_bn_param for PyTorch's start
             old = np.zeros_like(batch)
+        else:
+            old = check.float_array(f"bn_param['{key}']", old)
+            check.same_shape(f"bn_param['{key}']", old, batch.shape)
         bn_param[key] = momentum * old + (1 - momentum) * batch
 
 
@@ -83,6 +99,10 @@ def pytorch_bn_param(num_features, momentum=0.1, eps=1e-5, dtype=np.float64):
     dict with mode 'train', eps, momentum = 1 - `momentum`, running_mean zeros,
     running_var ones, running_var_unbiased True.
     """
+    if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
+        raise ValueError(f"num_features must be a positive integer, got {check.describe(num_features)}")
+    if np.dtype(dtype).type not in check.FLOAT_DTYPES:
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}")
     momentum = check.number_in_unit_interval("momentum", momentum)
     return {
         "mode": "train",
@@ -104,6 +124,8 @@ def _bn_settings(bn_param, features, dtype):
         if bn_param.get(key) is not None:
             stat = check.float_array(f"bn_param['{key}']", bn_param[key])
             check.same_shape(f"bn_param['{key}']", stat, (features,))
+            if key == "running_var" and mode == "test" and not (stat >= 0).all():
+                raise ValueError(f"bn_param['running_var'] must be >= 0 everywhere (a variance), got minimum {stat.min()}")
         elif mode == "test":
             raise ValueError(
                 f"bn_param['{key}'] is missing: test mode normalizes with the running statistics, "
@@ -150,8 +172,8 @@ def batchnorm_forward(x, gamma, beta, bn_param):
 
     if mode == "test":
         check.finite_input("x", x)
-        inv_std = 1 / np.sqrt(bn_param["running_var"].astype(x.dtype) + eps)
-        x_hat = (x - bn_param["running_mean"].astype(x.dtype)) * inv_std
+        inv_std = 1 / np.sqrt(np.asarray(bn_param["running_var"], dtype=x.dtype) + eps)
+        x_hat = (x - np.asarray(bn_param["running_mean"], dtype=x.dtype)) * inv_std
         return gamma * x_hat + beta, NormCache("batchnorm", "test", x_hat, inv_std, gamma, (0,), None, extra)
 
     if N < 2:
@@ -242,6 +264,7 @@ def _test_mode_backward(dout, cache):
 
 def _ln_settings(ln_param):
     ln_param = check.param_dict("ln_param", ln_param)
+    check.optional_mode("ln_param", ln_param)
     return check.positive_number("ln_param['eps']", ln_param.get("eps", 1e-5))
 
 
@@ -335,6 +358,7 @@ def rmsnorm_forward(x, gamma, rms_param):
     gamma = check.float_array("gamma", gamma, dtype=x.dtype)
     check.same_shape("gamma", gamma, (D,))
     eps = check.positive_number("rms_param['eps']", check.param_dict("rms_param", rms_param).get("eps", 1e-5))
+    check.optional_mode("rms_param", rms_param)
     check.finite_input("x", x)
     x_hat, _, _, inv_rms = normalize(x, (1,), eps, center=False)
     return gamma * x_hat, NormCache("rmsnorm", "train", x_hat, inv_rms, gamma, (1,), None, {"x_shape": x.shape})
@@ -380,8 +404,8 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     gamma4, beta4 = gamma.reshape(per_channel), beta.reshape(per_channel)
     if mode == "test":
         check.finite_input("x", x)
-        inv_std = 1 / np.sqrt(bn_param["running_var"].astype(x.dtype).reshape(per_channel) + eps)
-        x_hat = (x - bn_param["running_mean"].astype(x.dtype).reshape(per_channel)) * inv_std
+        inv_std = 1 / np.sqrt(np.asarray(bn_param["running_var"], dtype=x.dtype).reshape(per_channel) + eps)
+        x_hat = (x - np.asarray(bn_param["running_mean"], dtype=x.dtype).reshape(per_channel)) * inv_std
         return gamma4 * x_hat + beta4, NormCache("spatial_batchnorm", "test", x_hat, inv_std, gamma4, (0, 2, 3), None, extra)
     count = N * H * W
     if count < 2:
@@ -448,6 +472,7 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     check.same_shape("gamma", gamma, (1, C, 1, 1))
     check.same_shape("beta", beta, (1, C, 1, 1))
     eps = check.positive_number("gn_param['eps']", check.param_dict("gn_param", gn_param).get("eps", 1e-5))
+    check.optional_mode("gn_param", gn_param)
     if C // G * H * W < 2:
         raise ValueError(f"each group must hold at least 2 values (C/G*H*W >= 2), got shape {x.shape} with G={G}")
     grouped = x.reshape(N, G, -1)  # contiguous channels share a group
@@ -508,6 +533,7 @@ def affine_forward(x, w, b):
     if w.shape[0] != D:
         raise ValueError(f"w must have shape ({D}, M) to match x of shape {x.shape}, got shape {w.shape}")
     check.same_shape("b", b, (w.shape[1],))
+    check.finite_input("x", x)
     return x.reshape(len(x), D) @ w + b, ("affine", x, w)
 
 
@@ -539,6 +565,7 @@ def affine_backward(dout, cache):
 def relu_forward(x):
     """ReLU ``max(0, x)``. x: any shape. Returns out (shape of x) and cache."""
     x = check.float_array("x", x)
+    check.finite_input("x", x)
     return np.maximum(x, 0), ("relu", x)
 
 
@@ -566,9 +593,12 @@ def softmax_loss(x, y):
     dx : ndarray, shape (N, C): gradient of the loss with respect to x
     """
     x = check.float_array("x", x, ndim=2)
+    if len(x) == 0:
+        raise ValueError(f"x must hold at least one example (the loss is a mean over the batch), got shape {x.shape}")
+    check.finite_input("x", x)
     y = np.asarray(y)
     if y.dtype.kind not in "iu":
-        raise TypeError(f"y must be an integer array of labels, got dtype {y.dtype}")
+        raise TypeError(f"y must be an integer array of labels, got dtype {y.dtype}; convert explicitly, e.g. y.astype(np.int64)")
     check.same_shape("y", y, (len(x),))
     if len(y) and (y.min() < 0 or y.max() >= x.shape[1]):
         raise ValueError(f"y must hold labels in [0, {x.shape[1] - 1}], got values in [{y.min()}, {y.max()}]")
