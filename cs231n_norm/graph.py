@@ -49,7 +49,8 @@ class Mean:
         self.axis = axis
 
     def forward(self, a):
-        return a.mean(axis=self.axis, keepdims=True)
+        # accumulated in float64 (see core.normalize): float32 sums of many large values drift
+        return a.mean(axis=self.axis, keepdims=True, dtype=np.float64).astype(a.dtype, copy=False)
 
     def backward(self, upstream, inputs, value):
         (a,) = inputs
