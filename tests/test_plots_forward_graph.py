@@ -173,3 +173,14 @@ def test_draw_graph_highlights_and_rejects_unknown_names(graph):
         draw_graph(graph, done=["nope"])
     with pytest.raises(TypeError, match="graph"):
         draw_graph([1, 2])
+
+
+def test_nodes_markdown_lists_every_node_with_its_latex(graph):
+    from cs231n_norm.plots.graph import nodes_markdown
+
+    table = nodes_markdown(graph)
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(graph)
+    for node in graph.nodes:
+        assert f"`{node.name}`" in table and node.formula in table and node.local_derivative in table
+    assert "| `gamma` | (input) | (3,) |" in table and "| `mu` | `x` | (1, 3) |" in table

@@ -137,3 +137,18 @@ def test_explorer_rejects_bad_input(data):
         build_staged_explorer(axis=2)
     with pytest.raises(ValueError, match="dout"):
         build_staged_explorer(x=data["x"], dout=np.ones((2, 2)))
+
+
+def test_step_markdown_matches_the_html_description(data):
+    from cs231n_norm.widgets.staged import step_markdown
+
+    graph = normalization_graph(data["x"], data["gamma"], data["beta"], 1e-5, axis=0)
+    steps = explore_backward(graph, data["dout"])
+    view = step_view(graph, steps, 2)  # x_hat
+    text = step_markdown(view)
+    assert text.startswith("**Step 3 of 9: node `x_hat`**")
+    assert f"${graph['x_hat'].formula}$" in text and f"${graph['x_hat'].local_derivative}$" in text
+    assert "sends to `xmu`" in text and "sends to `inv_std`" in text
+    assert "shape (1, 3), summed over the broadcast axis" in text and text.count("✔") == 2
+    with pytest.raises(TypeError, match="view"):
+        step_markdown("x")

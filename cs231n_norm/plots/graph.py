@@ -62,6 +62,21 @@ def node_symbol(node):
     return node.formula.split("=", 1)[0].strip()
 
 
+def _shape_text(shape):
+    return str(tuple(int(n) for n in shape))
+
+
+def nodes_markdown(graph):
+    """The node list as a Markdown table: node, inputs, shape, forward formula, local derivative (LaTeX)."""
+    graph = _check_graph(graph)
+    rows = ["| # | node | inputs | shape | forward | local derivative |", "|---|---|---|---|---|---|"]
+    for number, node in enumerate(graph.nodes):
+        inputs = ", ".join(f"`{name}`" for name in node.inputs) or "(input)"
+        derivative = f"${node.local_derivative}$" if node.local_derivative else ""
+        rows.append(f"| {number} | `{node.name}` | {inputs} | {_shape_text(node.shape)} | ${node.formula}$ | {derivative} |")
+    return "\n".join(rows)
+
+
 def _arrow(ax, start, end, color, style, rad, lw, zorder, alpha=1.0):
     patch = FancyArrowPatch(
         start, end, arrowstyle="-|>", mutation_scale=11, color=color, lw=lw, linestyle=style,
@@ -150,8 +165,7 @@ def draw_graph(graph, highlight=None, done=(), ax=None, figsize=(12.5, 2.9), tit
                              edgecolor="black", lw=2.0 if node.name == highlight else 1.0, zorder=3)
         ax.add_patch(box)
         ax.text(x, y + 0.09, f"${node_symbol(node)}$", ha="center", va="center", fontsize=12, zorder=4)
-        shape = "(" + ", ".join(str(n) for n in node.shape) + ")"
-        ax.text(x, y - 0.16, f"{node.name} {shape}", ha="center", va="center", fontsize=6.5,
+        ax.text(x, y - 0.16, f"{node.name} {_shape_text(node.shape)}", ha="center", va="center", fontsize=6.5,
                 family="monospace", color="dimgray", zorder=4)
 
     columns = [p[0] for p in position.values()]

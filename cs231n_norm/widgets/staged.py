@@ -120,7 +120,7 @@ def step_view(graph, steps, index, h=1e-6):
 
 
 def _shape(array):
-    return "(" + ", ".join(str(n) for n in np.shape(array)) + ")"
+    return str(tuple(int(n) for n in np.shape(array)))
 
 
 def describe_step(view):
@@ -150,6 +150,29 @@ def describe_step(view):
             f"numerical check: rel error {error:.1e} {verdict}"
         )
     return "<br>".join(lines)
+
+
+def step_markdown(view):
+    """The step as Markdown with LaTeX (for ``IPython.display.Markdown``; renders on the web too)."""
+    if not isinstance(view, StepView):
+        raise TypeError(f"view must be a StepView from step_view, got {check.describe(view)}")
+    up = rf"\frac{{\partial L}}{{\partial {view.symbol}}}"
+    lines = [
+        f"**Step {view.index + 1} of {view.count}: node `{view.name}`**",
+        "",
+        f"- forward: ${view.formula}$",
+        f"- local derivative: ${view.local_derivative}$",
+        f"- arrives (upstream): ${up}$, shape {_shape(view.upstream)}",
+    ]
+    for name, part in view.downstream.items():
+        summed = ", summed over the broadcast axis" if np.shape(part) != np.shape(view.upstream) else ""
+        error = view.errors[name]
+        verdict = "✔" if error < CHECK_TOLERANCE else "✘ WRONG"
+        lines.append(
+            f"- sends to `{name}`: ${up} \\cdot \\frac{{\\partial {view.symbol}}}{{\\partial {view.input_symbols[name]}}}$, "
+            f"shape {_shape(part)}{summed}; numerical check of this node: rel error {error:.1e} {verdict}"
+        )
+    return "\n".join(lines)
 
 
 def _heatmap(ax, values, title, rows):
