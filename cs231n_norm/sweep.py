@@ -1,0 +1,384 @@
+"""Train many networks of one architecture at once: stacked weights, batched matmul, one optimizer step.
+
+The weight-initialization experiment trains the same net at ~20 weight scales.
+One by one, each step of each net is a handful of small matrix products,
+and Python's per-call overhead dominates. Stacked, the K nets' weights of
+layer i form one array of shape (K, D_in, D_out), and ``np.matmul`` computes all
+K products in one call::
+
+    x (B, D) or (K, B, D)  @  W (K, D, H)  ->  a (K, B, H)
+
+Batch norm of net k takes its statistics over the batch axis of ``a[k]``
+(axis 1 of the stack), layer norm over the feature axis (axis 2), both with
+the core's :func:`~cs231n_norm.core.normalize` and
+:func:`~cs231n_norm.core.normalize_backward`. Every parameter of every net
+lives in one flat array (the arrays per layer are views into it), so one Adam
+step over that array updates everything at once.
+
+Nothing is mixed between nets: a net that diverges (its numbers overflow to
+inf and NaN, which happens at large weight scales) keeps its NaN to itself;
+the others train on unaffected. Its loss is recorded as it is (nan) and an
+output that is not finite counts as a wrong prediction.
+
+Each net gets exactly the numbers :func:`cs231n_norm.solver.train` gives it
+(tested to ~1e-10 in float64): the same initial weights (the net is built
+by :class:`~cs231n_norm.model.FullyConnectedNet` with the same seed), the
+same minibatches (:func:`~cs231n_norm.solver.minibatch_schedule`), the same
+accuracy subsets and the same update rule.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import _checks as check
+from .core import normalize, normalize_backward
+from .layers import update_running_stats
+from .model import FullyConnectedNet, check_architecture
+from .optim import get_update_rule
+from .solver import check_data, evaluation_subset, minibatch_schedule
+
+# The weight-initialization experiment (notebook 05): what DESIGN.md measured on digits.
+WEIGHT_INIT_EXPERIMENT = {
+    "hidden_dims": (100, 100, 100, 100, 100),
+    "weight_scales": tuple(np.logspace(-4, 0, 20)),
+    "normalizations": (None, "batchnorm", "layernorm"),
+    "num_train": 1000,
+    "num_epochs": 10,
+    "batch_size": 50,
+    "update_rule": "adam",
+    "learning_rate": 1e-3,
+}
+
+BN_EPS = 1e-5  # the defaults of batchnorm_forward / layernorm_forward
+BN_MOMENTUM = 0.9
+
+
+@dataclass
+class SweepRun:
+    """The record of one net of a sweep.
+
+    Attributes
+    ----------
+    norm : None, 'batchnorm' or 'layernorm'
+    weight_scale : float
+    seed : int, the seed of its initial weights and of its minibatch order
+    loss_history : ndarray, shape (iterations,): training loss of every step (nan once diverged)
+    train_acc_history, val_acc_history : ndarray: accuracies after the first step and
+        after every epoch, as in :class:`cs231n_norm.solver.History`
+    best_train_acc, best_val_acc : float, the highest of each
+    final_train_loss : float, the loss of the last step (nan if the net diverged)
+    """
+
+    norm: object
+    weight_scale: float
+    seed: int
+    loss_history: np.ndarray
+    train_acc_history: np.ndarray
+    val_acc_history: np.ndarray
+    best_train_acc: float
+    best_val_acc: float
+    final_train_loss: float
+
+    @property
+    def diverged(self):
+        """True if some training loss of this net was not finite."""
+        return not np.isfinite(self.loss_history).all()
+
+
+class StackedNets:
+    """K fully-connected nets of one architecture, their parameters stacked along a first axis.
+
+    Parameters
+    ----------
+    nets : list of FullyConnectedNet, same architecture, dtype and reg
+
+    Attributes
+    ----------
+    theta : ndarray, shape (total,): every parameter of every net, one flat array
+    grads : ndarray, shape (total,): their gradients, same layout
+    params, param_grads : dict of views into theta / grads: 'W{i}' (K, D_in, D_out),
+        'b{i}', 'gamma{i}', 'beta{i}' (K, D_out)
+    running : list of dicts (batch norm only), one per hidden layer, with
+        'running_mean', 'running_var' of shape (K, 1, D_out) once trained
+    """
+
+    def __init__(self, nets):
+        if not nets:
+            raise ValueError("nets must hold at least one FullyConnectedNet, got an empty list")
+        first = nets[0]
+        for k, net in enumerate(nets):
+            if not isinstance(net, FullyConnectedNet):
+                raise TypeError(f"nets[{k}] must be a FullyConnectedNet, got {check.describe(net)}")
+            same = (net.hidden_dims, net.input_dim, net.num_classes, net.normalization, net.dtype, net.reg, net.activation)
+            if same != (first.hidden_dims, first.input_dim, first.num_classes, first.normalization,
+                        first.dtype, first.reg, first.activation):
+                raise ValueError(f"nets[{k}] differs from nets[0] in architecture, dtype or reg: {net!r} vs {first!r}")
+        self.K = len(nets)
+        self.num_layers = first.num_layers
+        self.normalization = first.normalization
+        self.activation = first.activation
+        self.reg = first.reg
+        self.dtype = first.dtype
+        names = list(first.params)
+        sizes = [self.K * first.params[name].size for name in names]
+        self.theta = np.empty(sum(sizes), dtype=self.dtype)
+        self.grads = np.zeros_like(self.theta)
+        self.params, self.param_grads = {}, {}
+        offset = 0
+        for name, size in zip(names, sizes):
+            shape = (self.K, *first.params[name].shape)
+            self.params[name] = self.theta[offset:offset + size].reshape(shape)
+            self.param_grads[name] = self.grads[offset:offset + size].reshape(shape)
+            self.params[name][...] = np.stack([net.params[name] for net in nets])
+            offset += size
+        self.running = []
+        if self.normalization == "batchnorm":
+            for i, bn_param in enumerate(first.bn_params):
+                stats = {"momentum": bn_param.get("momentum", BN_MOMENTUM)}
+                for key in ("running_mean", "running_var"):
+                    if first.bn_params[i].get(key) is not None:
+                        stats[key] = np.stack([net.bn_params[i][key] for net in nets])[:, None, :].astype(self.dtype)
+                self.running.append(stats)
+
+    def net(self, k):
+        """Net k as a FullyConnectedNet (copies of its parameters and running statistics)."""
+        first_W = self.params["W1"]
+        net = FullyConnectedNet(
+            [self.params[f"W{i}"].shape[2] for i in range(1, self.num_layers)], input_dim=first_W.shape[1],
+            num_classes=self.params[f"W{self.num_layers}"].shape[2], normalization=self.normalization,
+            reg=self.reg, dtype=self.dtype, activation=self.activation,
+        )
+        net.set_state({
+            **{name: value[k] for name, value in self.params.items()},
+            **{f"{key}{i}": stats[key][k, 0] for i, stats in enumerate(self.running, start=1)
+               for key in ("running_mean", "running_var") if key in stats},
+        })
+        return net
+
+    # ------------------------------------------------------------------ training step
+
+    def loss_and_grads(self, X, y):
+        """Train-mode forward and backward pass of all K nets; gradients go into ``self.grads``.
+
+        Parameters
+        ----------
+        X : ndarray, shape (B, D) (the same batch for every net) or (K, B, D)
+        y : ndarray of int, shape (B,) or (K, B)
+
+        Returns
+        -------
+        losses : ndarray, shape (K,): each net's loss (nan for a diverged net)
+        """
+        p, g = self.params, self.param_grads
+        L = self.num_layers
+        axes = (1,) if self.normalization == "batchnorm" else (2,)
+        caches = []
+        h = X
+        for i in range(1, L):
+            a = np.matmul(h, p[f"W{i}"])
+            a += p[f"b{i}"][:, None, :]
+            x_hat = inv_std = None
+            if self.normalization is not None:
+                x_hat, mean, var, inv_std = normalize(a, axes, BN_EPS)
+                if self.normalization == "batchnorm":
+                    update_running_stats(self.running[i - 1], mean, var, a.shape[1])
+                a = x_hat * p[f"gamma{i}"][:, None, :]
+                a += p[f"beta{i}"][:, None, :]
+            caches.append((h, x_hat, inv_std))
+            h = np.maximum(a, 0) if self.activation == "relu" else np.tanh(a)
+        scores = np.matmul(h, p[f"W{L}"])
+        scores += p[f"b{L}"][:, None, :]
+
+        # softmax cross-entropy of every net, averaged over its batch
+        B = scores.shape[1]
+        labels = np.broadcast_to(y, scores.shape[:2])[:, :, None]
+        shifted = scores - scores.max(axis=2, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
+        losses = -np.take_along_axis(log_probs, labels, axis=2)[:, :, 0].mean(axis=1)
+        dout = np.exp(log_probs)
+        np.put_along_axis(dout, labels, np.take_along_axis(dout, labels, axis=2) - 1, axis=2)
+        dout /= B
+        if self.reg:
+            losses += 0.5 * self.reg * sum(np.einsum("kij,kij->k", p[f"W{i}"], p[f"W{i}"]) for i in range(1, L + 1))
+
+        np.matmul(np.swapaxes(h, -1, -2), dout, out=g[f"W{L}"])
+        np.sum(dout, axis=1, out=g[f"b{L}"])
+        for i in range(L - 1, 0, -1):
+            dh = np.matmul(dout, np.swapaxes(p[f"W{i + 1}"], 1, 2))
+            h_in, x_hat, inv_std = caches[i - 1]
+            if self.activation == "relu":
+                dh *= h > 0
+            else:
+                dh *= 1 - np.square(h)
+            if self.normalization is not None:
+                np.einsum("kbh,kbh->kh", dh, x_hat, out=g[f"gamma{i}"])
+                np.sum(dh, axis=1, out=g[f"beta{i}"])
+                dh = normalize_backward(dh * p[f"gamma{i}"][:, None, :], x_hat, inv_std, axes)
+            dout = dh
+            np.matmul(np.swapaxes(h_in, -1, -2), dout, out=g[f"W{i}"])
+            np.sum(dout, axis=1, out=g[f"b{i}"])
+            h = h_in
+        if self.reg:
+            for i in range(1, L + 1):
+                g[f"W{i}"] += self.reg * p[f"W{i}"]
+        return losses
+
+    # ------------------------------------------------------------------ test mode
+
+    def scores(self, X, fold_batchnorm=True):
+        """Test-mode class scores of all K nets.
+
+        Parameters
+        ----------
+        X : ndarray, shape (N, D)
+        fold_batchnorm : bool
+            In test mode batch norm is a fixed affine map per feature,
+            ``gamma * (a - running_mean) / sqrt(running_var + eps) + beta``, so it
+            can be folded into the affine layer before it: with
+            ``s = gamma / sqrt(running_var + eps)``, ``W' = W * s`` (column by column)
+            and ``b' = (b - running_mean) * s + beta``. One matmul instead of a
+            matmul and a normalization; the same numbers up to rounding.
+
+        Returns
+        -------
+        scores : ndarray, shape (K, N, C)
+        """
+        p = self.params
+        h = X
+        for i in range(1, self.num_layers):
+            W, b = p[f"W{i}"], p[f"b{i}"][:, None, :]
+            gamma, beta = p.get(f"gamma{i}"), p.get(f"beta{i}")
+            if self.normalization == "batchnorm":
+                stats = self.running[i - 1]
+                if "running_mean" not in stats:
+                    raise ValueError("batch norm has no running statistics yet: train the nets first")
+                scale = gamma[:, None, :] / np.sqrt(stats["running_var"] + BN_EPS)
+                if fold_batchnorm:
+                    a = np.matmul(h, W * scale) + ((b - stats["running_mean"]) * scale + beta[:, None, :])
+                else:
+                    a = (np.matmul(h, W) + b - stats["running_mean"]) * scale + beta[:, None, :]
+            else:
+                a = np.matmul(h, W) + b
+                if self.normalization == "layernorm":
+                    a = normalize(a, (2,), BN_EPS)[0] * gamma[:, None, :] + beta[:, None, :]
+            h = np.maximum(a, 0) if self.activation == "relu" else np.tanh(a)
+        L = self.num_layers
+        return np.matmul(h, p[f"W{L}"]) + p[f"b{L}"][:, None, :]
+
+    def accuracy(self, X, y):
+        """Accuracy of each net on (X, y), shape (K,); non-finite scores count as wrong."""
+        scores = self.scores(X)
+        correct = (scores.argmax(axis=2) == y) & np.isfinite(scores).all(axis=2)
+        return correct.mean(axis=1)
+
+
+def _as_list(name, values, kind):
+    values = [values] if np.ndim(values) == 0 else list(np.asarray(values).ravel())
+    if not values:
+        raise ValueError(f"{name} must hold at least one {kind}, got an empty list")
+    return values
+
+
+def train_sweep(data, *, hidden_dims, normalization, weight_scales, num_epochs, batch_size, learning_rate,
+                update_rule="adam", seeds=0, dtype=np.float32, progress=True, reg=0.0, lr_decay=1.0,
+                activation="relu", num_train_samples=1000, num_val_samples=None):
+    """Train one net per (seed, weight scale) at once, all with one normalization and batch size.
+
+    Parameters
+    ----------
+    data : dict with X_train, y_train, X_val, y_val (as for :func:`cs231n_norm.solver.train`)
+    hidden_dims : list of int
+    normalization : None, 'batchnorm' or 'layernorm'
+    weight_scales : float or sequence of float > 0
+    num_epochs, batch_size : int
+    learning_rate : float > 0 (the other hyperparameters of the rule: CS231n's defaults)
+    update_rule : 'sgd', 'sgd_momentum' or 'adam'
+    seeds : int or sequence of int: each seed fixes a net's initial weights
+        (``FullyConnectedNet(seed=...)``) and its minibatches (``train(seed=...)``)
+    dtype : np.float32 (fast) or np.float64 (to compare with train to the last digits)
+    progress : bool, show a tqdm progress bar
+    reg, lr_decay, activation, num_train_samples, num_val_samples : as for
+        FullyConnectedNet and train
+
+    Returns
+    -------
+    list of SweepRun, seed by seed and within a seed scale by scale
+    (``len(seeds) * len(weight_scales)`` runs)
+    """
+    X_train, y_train, X_val, y_val = check_data(data)
+    hidden_dims = check_architecture(hidden_dims, normalization, activation)
+    scales = [check.positive_number("weight_scales", float(s)) for s in _as_list("weight_scales", weight_scales, "scale")]
+    seeds = _as_list("seeds", seeds, "seed")
+    if any(isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be non-negative integers, got {seeds}")
+    seeds = [int(s) for s in seeds]
+    learning_rate = check.positive_number("learning_rate", learning_rate)
+    lr_decay = check.positive_number("lr_decay", lr_decay)
+    rule = get_update_rule(update_rule)
+    if np.dtype(dtype).type not in check.FLOAT_DTYPES:
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}")
+    num_classes = int(max(y_train.max(), y_val.max())) + 1
+
+    nets = [FullyConnectedNet(hidden_dims, input_dim=X_train.shape[1], num_classes=num_classes,
+                              normalization=normalization, weight_scale=scale, reg=reg, dtype=dtype,
+                              seed=seed, activation=activation)
+            for seed in seeds for scale in scales]
+    stack = StackedNets(nets)
+    K = stack.K
+    X_train = X_train.astype(dtype, copy=False)
+    X_val = X_val.astype(dtype, copy=False)
+
+    # one schedule per distinct seed; nets sharing a seed share their batches
+    net_seeds = np.repeat(seeds, len(scales))
+    schedules = {seed: minibatch_schedule(len(X_train), batch_size, num_epochs, seed) for seed in seeds}
+    shared = len(seeds) == 1
+    per_epoch = schedules[seeds[0]].shape[1]
+    eval_sets = {
+        seed: (X_train[evaluation_subset(len(X_train), num_train_samples, seed)],
+               y_train[evaluation_subset(len(X_train), num_train_samples, seed)],
+               X_val[evaluation_subset(len(X_val), num_val_samples, seed)],
+               y_val[evaluation_subset(len(X_val), num_val_samples, seed)])
+        for seed in seeds
+    }
+
+    losses = np.empty((K, num_epochs * per_epoch))
+    train_acc, val_acc = [], []
+    config = {"learning_rate": learning_rate}
+    bar = tqdm(total=num_epochs * per_epoch, disable=not progress, unit="step",
+               desc=f"{normalization or 'no norm'}: {K} nets")
+    t = 0
+    # a diverging net overflows; its NaN stays in its own slice of every array
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), bar:
+        for epoch in range(num_epochs):
+            for it in range(per_epoch):
+                if shared:
+                    batch = schedules[seeds[0]][epoch, it]
+                    X_batch, y_batch = X_train[batch], y_train[batch]
+                else:
+                    batches = np.stack([schedules[seed][epoch, it] for seed in net_seeds])
+                    X_batch, y_batch = X_train[batches], y_train[batches]
+                losses[:, t] = stack.loss_and_grads(X_batch, y_batch)
+                _, config = rule(stack.theta, stack.grads, config, out=stack.theta)
+                if t == 0 or it == per_epoch - 1:
+                    train_acc.append(np.empty(K))
+                    val_acc.append(np.empty(K))
+                    for seed in seeds:
+                        nets_of_seed = slice(seeds.index(seed) * len(scales), (seeds.index(seed) + 1) * len(scales))
+                        X_tr, y_tr, X_v, y_v = eval_sets[seed]
+                        train_acc[-1][nets_of_seed] = stack.accuracy(X_tr, y_tr)[nets_of_seed]
+                        val_acc[-1][nets_of_seed] = stack.accuracy(X_v, y_v)[nets_of_seed]
+                t += 1
+                bar.update(1)
+            config["learning_rate"] *= lr_decay
+
+    train_acc = np.array(train_acc).T  # (K, checks)
+    val_acc = np.array(val_acc).T
+    return [
+        SweepRun(norm=normalization, weight_scale=scales[k % len(scales)], seed=int(net_seeds[k]),
+                 loss_history=losses[k], train_acc_history=train_acc[k], val_acc_history=val_acc[k],
+                 best_train_acc=float(train_acc[k].max()), best_val_acc=float(val_acc[k].max()),
+                 final_train_loss=float(losses[k, -1]))
+        for k in range(K)
+    ]
