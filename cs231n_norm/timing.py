@@ -23,6 +23,7 @@ exact and deterministic.
 
 import os
 import timeit
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -235,6 +236,41 @@ def cache_nbytes(N, D, dtype=np.float64):
         _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train", "keep_graph": keep_graph})
         sizes[method] = cache.nbytes()
     return sizes
+
+
+def backward_peak_bytes(N, D, seed=0, dtype=np.float64):
+    """Peak memory each backward method allocates during one call (dx included), in bytes.
+
+    Measured with :mod:`tracemalloc`, which sees numpy's array allocations: the
+    peak counts every temporary array alive at the same time. The forward
+    passes (and their caches) are allocated before the measurement starts.
+
+    Parameters
+    ----------
+    N, D : int, the batch shape
+    seed : int, for :func:`batchnorm_problem`
+    dtype : np.float32 or np.float64
+
+    Returns
+    -------
+    dict, method of :data:`METHODS` -> int bytes
+    """
+    calls = backward_calls(*batchnorm_problem(N, D, seed, dtype))
+    peaks = {}
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        for method, call in calls.items():
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
+            dx = call()
+            peaks[method] = tracemalloc.get_traced_memory()[1] - before
+            del dx
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    return peaks
 
 
 def cpu_cache_sizes(sysfs=Path("/sys/devices/system/cpu/cpu0/cache")):

@@ -167,3 +167,30 @@ def test_cpu_cache_sizes_without_sysfs_is_empty(tmp_path):
 
 def test_logical_cpus_is_positive():
     assert logical_cpus() >= 1
+
+
+# ------------------------------------------------------------------ peak memory
+
+
+def test_peak_bytes_include_dx_and_the_staged_pass_keeps_more_temporaries():
+    N, D = 256, 128
+    peaks = timing.backward_peak_bytes(N, D)
+    assert list(peaks) == list(METHODS)
+    one_array = N * D * 8
+    assert all(peak >= one_array for peak in peaks.values())  # dx itself
+    assert peaks["staged"] >= 3 * one_array  # gradients of x_hat, xmu and x alive together
+    assert peaks["simplified"] < peaks["staged"]
+
+
+def test_peak_bytes_leave_tracemalloc_as_it_was():
+    import tracemalloc
+
+    assert not tracemalloc.is_tracing()
+    timing.backward_peak_bytes(8, 4)
+    assert not tracemalloc.is_tracing()
+    tracemalloc.start()
+    try:
+        timing.backward_peak_bytes(8, 4)
+        assert tracemalloc.is_tracing()
+    finally:
+        tracemalloc.stop()
