@@ -306,7 +306,7 @@ for n, d in [(16, 6), (64, 100), (256, 512), (1024, 1024)]:
     assert sizes["simplified"] == (n * d + 2 * d) * 8, "x_hat, plus inv_std and gamma"
     table.append(f"N x D = {n:>4} x {d:<4}   staged {sizes['staged'] / 2**20:9.4f} MiB   "
                  f"simplified {sizes['simplified'] / 2**20:9.4f} MiB   ratio {sizes['staged'] / sizes['simplified']:.3f}")
-print("\n".join(table))
+print("\\n".join(table))
 """),
     md(r"""
 During training, every layer's cache stays alive until its backward pass has run: with many
