@@ -68,27 +68,27 @@ def _callable(name, value, required=True):
 
 
 def _check(exercise, layer, forward, backward, running):
+    """Train-mode forward first; everything else is judged only once it is right."""
     session = Session(exercise, layer)
     runs = train_probes(session, forward, backward)
     if runs is None:
         return session.report()
-    forward_right = diagnose_forward(session, runs)
-    if running and session.not_implemented is None:
-        running_section(session, forward)
-    if isinstance(layer, LayerNorm) and session.not_implemented is None:
-        same_in_test_mode(session, forward)
-    if session.not_implemented is not None:
-        return session.report()
-    if backward is not None:
-        if not forward_right:
+    if not diagnose_forward(session, runs):
+        later = (["the running statistics", "test mode"] if running else []) + \
+            (["the gradients"] if backward is not None else [])
+        if later:
             session.notes.append(
-                f"the gradients are checked against the gradient of the correct forward, so fix "
-                f"{layer.forward_name} first: the backward cannot be judged until then"
+                f"{' and '.join(later)} will be checked once {layer.forward_name} gives the right "
+                "train-mode output (they depend on it)"
             )
-        else:
-            diagnose_backward(session, runs)
-        report = session.report()
-        if not report.passed and runs and runs[0].grads is not None:
+        return session.report()
+    if running:
+        running_section(session, forward)
+    if isinstance(layer, LayerNorm):
+        same_in_test_mode(session, forward)
+    if session.not_implemented is None and backward is not None:
+        diagnose_backward(session, runs)
+        if not session.report().passed:
             classic_check(session, forward, backward, runs[0])
     return session.report()
 

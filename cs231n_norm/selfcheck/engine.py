@@ -35,6 +35,7 @@ RUNNING_STEPS = 3
 
 # Order of findings that are not symptom matches (symptom matches come first,
 # best match first): a wrong shape or an exception is usually the consequence.
+_RUNNING_RANK = 0.5  # running-statistics findings come after train-mode ones (which may cause them)
 _RANK = {"wrong_output_shape": 1, "wrong_return_value": 2, "input_modified": 3, "raised_exception": 4}
 
 
@@ -424,7 +425,7 @@ class GroupNorm(Layer):
         interleaved = x.reshape(N, C // G, G, H, W)  # channel c lands in group c % G
         x_hat = symptoms.normalized(interleaved, (1, 3, 4), EPS).reshape(x.shape)
         return [("groupnorm_interleaved_groups",
-                 f"groups of interleaved channels (for C={C}, G={G}: channel c in group c % G)",
+                 "groups of interleaved channels (channel c in group c % G)",
                  probe.gamma * x_hat + probe.beta)]
 
 
@@ -443,6 +444,7 @@ class Session:
         self.not_implemented = None
         self.unexplained = []
         self.failed = False
+        self.probe_count = 0
 
     def record_error(self, quantity, label, value):
         self.errors.setdefault(quantity, {})[label] = value
@@ -461,11 +463,21 @@ class Session:
         if self.not_implemented:
             notes = [self.not_implemented]
             return Report(self.exercise, "not implemented", [], {}, notes)
+        if "unbiased_variance" in self.findings:  # the same variance line feeds the running average
+            self.findings.pop("running_var_unbiased", None)
         ordered = sorted(self.findings.items(), key=lambda item: (item[1][0], item[1][1]))
-        findings = [Finding(mistake_id, "; ".join(entry[2])) for mistake_id, entry in ordered]
+        findings = [Finding(mistake_id, _join_evidence(entry[2])) for mistake_id, entry in ordered]
         failed = self.failed or bool(self.unexplained)
         notes = list(self.unexplained) + list(self.notes)
         return Report(self.exercise, "failed" if failed else "passed", findings, self.errors, notes)
+
+
+def _join_evidence(items, shown=2):
+    """Several pieces of evidence for one mistake: the first few, then how many more."""
+    text = "; ".join(items[:shown])
+    if len(items) > shown:
+        text += f" (and {len(items) - shown} more like {'it' if shown == 1 else 'these'})"
+    return text
 
 
 @dataclass
@@ -479,6 +491,16 @@ class Run:
     out_error: float = None
     grad_errors: dict = field(default_factory=dict)
     reference: dict = field(default_factory=dict)
+
+    def tolerances(self):
+        """(pass, match) tolerances for the lowest precision among this run's results."""
+        arrays = [self.out] + [g for g in (self.grads or {}).values() if g is not None]
+        return tolerances(*[a for a in arrays if a is not None])
+
+    def mismatched(self, name):
+        """Whether the learner's `name` ('out', 'dx', ...) differs from the reference on this run."""
+        value = self.out_error if name == "out" else self.grad_errors.get(name)
+        return value is not None and value > self.tolerances()[0]
 
 
 def _shape_ok(session, name, array, shape, label, where):
@@ -574,7 +596,9 @@ def train_probes(session, forward, backward=None):
     layer = session.layer
     rng = np.random.default_rng(SEED)
     runs = []
-    for probe in layer.probes(rng):
+    probes = layer.probes(rng)
+    session.probe_count = len(probes)
+    for probe in probes:
         run, implemented = run_forward(session, forward, probe, layer.param_dict("train"))
         if not implemented:
             session.not_implemented = _not_implemented_note(layer.forward_name)
@@ -631,35 +655,37 @@ def forward_alternatives(layer, probe):
 
 
 def _match(runs, get_actual, alternatives_of, slice_axes):
-    """Which alternatives the learner's arrays match on every probe where both exist.
+    """Which alternatives the learner's arrays match on every probe where the learner has a result.
 
-    Returns {ids: (description, worst match error, {label: match error})}, for
-    alternatives matched on at least one probe where the learner's array differs
-    from the reference.
+    Returns a list of (ids, description, worst match error), best match first.
+    An alternative that cannot be computed for a probe where the learner has a
+    result (e.g. one that exists only for N == D) does not match.
     """
     table = {}
+    evaluated = 0
     for run in runs:
         actual = get_actual(run)
         if actual is None:
             continue
+        evaluated += 1
+        match_tolerance = run.tolerances()[1]
         for ids, description, alternative in alternatives_of(run):
-            entry = table.setdefault(ids, {"description": description, "errors": {}, "missing": False, "useful": False})
+            entry = table.setdefault((ids, description), {"worst": 0.0, "matched": True, "probes": 0})
+            entry["probes"] += 1
             if alternative is None or np.shape(alternative) != actual.shape:
-                entry["missing"] = True
+                entry["matched"] = False
                 continue
-            entry["errors"][run.probe.label] = error(actual, alternative, slice_axes)
-    matched = {}
-    for ids, entry in table.items():
-        if entry["missing"] or not entry["errors"]:
-            continue
-        match_tol = max(tolerances(get_actual(r))[1] for r in runs if get_actual(r) is not None)
-        if max(entry["errors"].values()) <= match_tol:
-            matched[ids] = (entry["description"], max(entry["errors"].values()), entry["errors"])
-    return matched
+            value = error(actual, alternative, slice_axes)
+            entry["worst"] = max(entry["worst"], value)
+            entry["matched"] &= value <= match_tolerance
+    matched = [(ids, description, entry["worst"]) for (ids, description), entry in table.items()
+               if entry["matched"] and entry["probes"] == evaluated]
+    return sorted(matched, key=lambda item: item[2])
 
 
-def _probe_list(errors_by_label):
-    return ", ".join(f"{format_error(v)} on {label}" for label, v in errors_by_label.items())
+def _probe_list(errors_by_label, shown=3):
+    items = [f"{format_error(v)} on {label}" for label, v in errors_by_label.items()]
+    return ", ".join(items[:shown]) + (", ..." if len(items) > shown else "")
 
 
 def forward_evidence(session, runs, mistake_id, description, match_error):
@@ -669,15 +695,15 @@ def forward_evidence(session, runs, mistake_id, description, match_error):
     base = (f"out differs from the correct output ({_probe_list(wrong)}) and matches {description} "
             f"(to {format_error(match_error)})")
     if mistake_id == "unbiased_variance":
-        ratios = []
+        ratios = {}
         for run in runs:
             if run.probe.tiny:
                 continue
             spread = _xhat_of(run.out, run.probe, layer).std(axis=layer.axes)
-            count = layer.count(run.probe)
-            ratios.append(f"{np.mean(spread):.3f} at {count} values per statistic")
-        return base + "; the spread of your normalized output is " + ", ".join(ratios) + \
-            " instead of 1: sqrt((N-1)/N), furthest from 1 for small batches"
+            ratios.setdefault(layer.count(run.probe), float(np.mean(spread)))
+        listed = ", ".join(f"{value:.3f} at N={count}" for count, value in sorted(ratios.items()))
+        return base + f"; the spread (std) of your normalized output is {listed} instead of 1: " \
+            "that is sqrt((N-1)/N), furthest from 1 for small batches"
     if mistake_id == "eps_outside_sqrt":
         tiny = [r for r in runs if r.probe.tiny]
         normal = [r for r in runs if not r.probe.tiny]
@@ -703,14 +729,15 @@ def forward_evidence(session, runs, mistake_id, description, match_error):
 
 
 def diagnose_forward(session, runs):
-    """Name the forward mistakes; returns True if every mismatch was explained."""
+    """Name the forward mistakes. Returns True if the train-mode forward is right on every probe."""
     layer = session.layer
-    wrong = [r for r in runs if _mismatched(r.out_error, r.out)]
+    wrong = [r for r in runs if r.mismatched("out")]
+    complete = len(runs) == session.probe_count
     matched = _match(runs, lambda r: r.out, lambda r: forward_alternatives(layer, r.probe), layer.slice_axes)
     explained = False
-    for ids, (description, match_error, _) in matched.items():
-        if not wrong and not any(r.probe.x.shape[0] == r.probe.x.shape[-1] for r in runs):
-            continue
+    if not wrong:
+        return complete
+    for ids, description, match_error in matched:
         for mistake_id in ids:
             session.find(mistake_id, forward_evidence(session, runs, mistake_id, description, match_error),
                          strength=match_error)
@@ -723,7 +750,7 @@ def diagnose_forward(session, runs):
             "catalogue. Compare your formula with the docstring step by step, printing shapes and the "
             "per-feature mean and std of your normalized output."
         )
-    return explained or not wrong
+    return False
 
 
 # ------------------------------------------------------------------ diagnosis: backward
@@ -780,7 +807,7 @@ def param_alternatives(layer, run, name):
 def backward_evidence(session, runs, name, mistake_id, description, match_error):
     wrong = {r.probe.label: r.grad_errors[name] for r in runs if r.grad_errors.get(name) is not None}
     others = [n for n in ("dx", "dgamma", "dbeta") if n != name]
-    right = [n for n in others if all(not _mismatched(r.grad_errors.get(n), r.grads.get(n)) for r in runs)
+    right = [n for n in others if all(not r.mismatched(n) for r in runs)
              and any(r.grad_errors.get(n) is not None for r in runs)]
     base = f"{name} differs from the correct gradient ({_probe_list(wrong)}) and matches {description} " \
            f"(to {format_error(match_error)})"
@@ -807,14 +834,14 @@ def diagnose_backward(session, runs):
     layer = session.layer
     for name in ("dx", "dgamma", "dbeta"):
         have = [r for r in runs if r.grads is not None and r.grads.get(name) is not None]
-        wrong = [r for r in have if _mismatched(r.grad_errors.get(name), r.grads[name])]
+        wrong = [r for r in have if r.mismatched(name)]
         if not wrong:
             continue
         if name == "dx":
             matched = _match(have, lambda r: r.grads["dx"], lambda r: dx_alternatives(layer, r), layer.slice_axes)
         else:
             matched = _match(have, lambda r, n=name: r.grads[n], lambda r, n=name: param_alternatives(layer, r, n), ())
-        for ids, (description, match_error, _) in matched.items():
+        for ids, description, match_error in matched:
             for mistake_id in ids:
                 session.find(mistake_id, backward_evidence(session, have, name, mistake_id, description, match_error),
                              strength=match_error)
@@ -960,7 +987,8 @@ def _diagnose_running(session, forward, problems, learner_param, batch_means, ba
         if unchanged:
             what.append(f"{' and '.join(unchanged)} still all zeros")
         effect = _test_with_own_stats(session, forward, learner_param, test_probe)
-        session.find("running_stats_not_saved", f"after {RUNNING_STEPS} train steps, " + "; ".join(what) + effect)
+        session.find("running_stats_not_saved", f"after {RUNNING_STEPS} train steps, " + "; ".join(what) + effect,
+                     rank=_RUNNING_RANK)
         found.update(missing + unchanged)
     variants = {
         "running_mean": [
@@ -992,7 +1020,7 @@ def _diagnose_running(session, forward, problems, learner_param, batch_means, ba
                         f"{description} (to {format_error(match)})")
                 if mistake_id == "running_std_instead_of_var":
                     seen += _test_with_own_stats(session, forward, learner_param, test_probe)
-                session.find(mistake_id, seen, strength=match)
+                session.find(mistake_id, seen, rank=_RUNNING_RANK, strength=match)
                 matched = True
         if not matched:
             session.unexplained.append(
