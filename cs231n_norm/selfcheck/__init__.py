@@ -67,9 +67,21 @@ def _callable(name, value, required=True):
         raise TypeError(f"{name} must be a function (your implementation), got {type(value).__name__} {value!r:.60}")
 
 
+INTERNAL_ERROR = "the check itself stopped on an unexpected result from your functions"
+
+
 def _check(exercise, layer, forward, backward, running):
-    """Train-mode forward first; everything else is judged only once it is right."""
+    """Run one check; a result the engine did not foresee still gives a report, never a crash."""
     session = Session(exercise, layer)
+    try:
+        return _run_check(session, layer, forward, backward, running)
+    except Exception as exc:  # noqa: BLE001 - a check must never crash on learner code
+        session.unexplained.append(f"{INTERNAL_ERROR} ({type(exc).__name__}: {exc}); please report this")
+        return session.report()
+
+
+def _run_check(session, layer, forward, backward, running):
+    """Train-mode forward first; everything else is judged only once it is right."""
     runs = train_probes(session, forward, backward)
     if runs is None:
         return session.report()

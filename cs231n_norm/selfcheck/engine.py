@@ -619,7 +619,7 @@ def train_probes(session, forward, backward=None):
         dx, dgamma, dbeta = layer.reference_backward(probe.dout, reference_cache)
         run.reference.update(dx=dx, dgamma=dgamma, dbeta=dbeta, cache=reference_cache)
         for name in ("dx", "dgamma", "dbeta"):
-            if run.grads.get(name) is not None:
+            if (run.grads or {}).get(name) is not None:
                 slices = layer.slice_axes if name == "dx" else ()
                 run.grad_errors[name] = error(run.grads[name], run.reference[name], slices)
                 session.record_error(name, probe.label, run.grad_errors[name])
@@ -681,6 +681,11 @@ def _match(runs, get_actual, alternatives_of, slice_axes):
     matched = [(ids, description, entry["worst"]) for (ids, description), entry in table.items()
                if entry["matched"] and entry["probes"] == evaluated]
     return sorted(matched, key=lambda item: item[2])
+
+
+def _nonfinite(array):
+    """', which contains NaN or inf' when it does (a division by zero, a sqrt of a negative, ...)."""
+    return ", which contains NaN or inf" if not np.isfinite(array).all() else ""
 
 
 def _probe_list(errors_by_label, shown=3):
@@ -746,7 +751,8 @@ def diagnose_forward(session, runs):
         worst = max(wrong, key=lambda r: r.out_error)
         session.unexplained.append(
             f"{layer.forward_name}: out differs from the correct output (worst error "
-            f"{format_error(worst.out_error)} on {worst.probe.label}) in a way that matches no mistake in the "
+            f"{format_error(worst.out_error)} on {worst.probe.label}{_nonfinite(worst.out)}) in a way that "
+            "matches no mistake in the "
             "catalogue. Compare your formula with the docstring step by step, printing shapes and the "
             "per-feature mean and std of your normalized output."
         )
@@ -849,7 +855,8 @@ def diagnose_backward(session, runs):
             worst = max(wrong, key=lambda r: r.grad_errors[name])
             session.unexplained.append(
                 f"{layer.backward_name}: {name} differs from the correct gradient (worst error "
-                f"{format_error(worst.grad_errors[name])} on {worst.probe.label}) in a way that matches no "
+                f"{format_error(worst.grad_errors[name])} on {worst.probe.label}{_nonfinite(worst.grads[name])}) "
+                "in a way that matches no "
                 "mistake in the catalogue. Check each backward step against its local derivative "
                 "(notebook 02's explorer checks every node numerically)."
             )
