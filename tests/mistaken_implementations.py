@@ -257,7 +257,7 @@ def spatial_bn_backward(dout, cache, *, spatial_bn_channels_mixed=False, **mista
     return dx.reshape(N, H, W, C).transpose(0, 3, 1, 2), dgamma, dbeta
 
 
-def groupnorm_forward(x, gamma, beta, G, gn_param, *, groupnorm_interleaved_groups=False):
+def groupnorm_forward(x, gamma, beta, G, gn_param, *, groupnorm_interleaved_groups=False, eps_outside_sqrt=False):
     eps = gn_param.get("eps", 1e-5)
     N, C, H, W = x.shape
     if groupnorm_interleaved_groups:
@@ -266,7 +266,7 @@ def groupnorm_forward(x, gamma, beta, G, gn_param, *, groupnorm_interleaved_grou
         grouped = x.reshape(N, G, -1)
     mu = grouped.mean(axis=2, keepdims=True)
     var = grouped.var(axis=2, keepdims=True)
-    x_hat_g = (grouped - mu) / np.sqrt(var + eps)
+    x_hat_g = (grouped - mu) / (np.sqrt(var) + eps if eps_outside_sqrt else np.sqrt(var + eps))
     if groupnorm_interleaved_groups:
         x_hat = x_hat_g.reshape(N, G, C // G, H, W).transpose(0, 2, 1, 3, 4).reshape(x.shape)
     else:
@@ -294,3 +294,25 @@ def groupnorm_backward(dout, cache):
     else:
         dx = dx_g.reshape(dout.shape)
     return dx, dgamma, dbeta
+
+
+def bn_forward_one_pass_variance(x, gamma, beta, bn_param, dtype=None):
+    """Correct: var = E[x^2] - E[x]^2 (one pass), running statistics updated in place."""
+    eps, momentum = bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9)
+    D = x.shape[1]
+    if dtype is not None:
+        x = x.astype(dtype)
+    running_mean = bn_param.get("running_mean", np.zeros(D, dtype=x.dtype))
+    running_var = bn_param.get("running_var", np.zeros(D, dtype=x.dtype))
+    if bn_param["mode"] == "train":
+        mu = x.mean(axis=0)
+        var = (x * x).mean(axis=0) - mu * mu
+        running_mean *= momentum  # in place on the array that lives in bn_param: allowed
+        running_mean += (1 - momentum) * mu
+        running_var *= momentum
+        running_var += (1 - momentum) * var
+    else:
+        mu, var = running_mean, running_var
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
+    return gamma * x_hat + beta, {"x_hat": x_hat, "var": var, "eps": eps, "gamma": gamma}
