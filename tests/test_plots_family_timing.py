@@ -1,4 +1,4 @@
-"""Static figures of notebooks 03 (timings, cache sizes) and 04 (the normalization family)."""
+"""Static figures of notebooks 03 (timings) and 04 (the normalization family)."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ from cs231n_norm.plots.family import (
     plot_normalization_family,
     statistic_groups,
 )
-from cs231n_norm.plots.timing import plot_backward_timings, plot_cache_sizes
+from cs231n_norm.plots.timing import plot_backward_timings
 from cs231n_norm.timing import METHODS, BackwardTimings
 
 # ------------------------------------------------------------------ family
@@ -97,11 +97,3 @@ def test_timing_figure_rejects_other_input():
     with pytest.raises(TypeError, match="timings must be the BackwardTimings"):
         plot_backward_timings({"staged": [1.0]})
 
-
-def test_cache_size_bars():
-    fig = plot_cache_sizes({(64, 16): {"staged": 6 * 2**20, "simplified": 2**20}})
-    (ax,) = fig.axes
-    heights = sorted(bar.get_height() for bar in ax.patches)
-    assert heights == [1.0, 6.0]
-    with pytest.raises(ValueError, match="sizes_by_shape must be a non-empty dict"):
-        plot_cache_sizes({})

@@ -1,4 +1,4 @@
-"""Figures for notebook 03: how long each batch-norm backward pass takes, and how big its cache is.
+"""Figure for notebook 03: how long each batch-norm backward pass takes, against the batch size.
 
 Drawn on a :class:`matplotlib.figure.Figure` (never pyplot's global state) and
 returned to the caller. The data come from :mod:`cs231n_norm.timing`.
@@ -67,33 +67,3 @@ def plot_backward_timings(timings, cpu_caches=None, itemsize=8, figsize=(11, 3.8
         ax.grid(True, which="major", alpha=0.3)
     return fig
 
-
-def plot_cache_sizes(sizes_by_shape, figsize=(6, 3.2)):
-    """Bar chart: bytes each backward pass's cache keeps alive, per batch shape.
-
-    Parameters
-    ----------
-    sizes_by_shape : dict, (N, D) -> {'staged': bytes, 'simplified': bytes}
-        (values from :func:`cs231n_norm.timing.cache_nbytes`)
-    figsize : (width, height) in inches
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    if not isinstance(sizes_by_shape, dict) or not sizes_by_shape:
-        raise ValueError(f"sizes_by_shape must be a non-empty dict (N, D) -> sizes, got {type(sizes_by_shape).__name__}")
-    fig = Figure(figsize=figsize, layout="constrained")
-    ax = fig.subplots()
-    labels = [f"{N}×{D}" for N, D in sizes_by_shape]
-    positions = np.arange(len(labels))
-    width = 0.38
-    for offset, method in ((-width / 2, "staged"), (width / 2, "simplified")):
-        values = np.array([sizes[method] for sizes in sizes_by_shape.values()]) / 2**20
-        ax.bar(positions + offset, values, width, label=method, color=METHOD_STYLES[method]["color"])
-    ax.set_xticks(positions, labels)
-    ax.set_xlabel("batch shape N × D (float64)")
-    ax.set_ylabel("cache size (MiB)")
-    ax.set_title("What the forward pass keeps for the backward pass")
-    ax.legend()
-    return fig
