@@ -70,9 +70,17 @@ def _callable(name, value, required=True):
 INTERNAL_ERROR = "the check itself stopped on an unexpected result from your functions"
 
 
+def _title(default, *functions):
+    """The report's title: the learner's function names when they have them."""
+    names = [getattr(f, "__name__", None) for f in functions if f is not None]
+    if all(name and name.isidentifier() for name in names):  # not a lambda or a partial
+        return " + ".join(names)
+    return default
+
+
 def _check(exercise, layer, forward, backward, running):
     """Run one check; a result the engine did not foresee still gives a report, never a crash."""
-    session = Session(exercise, layer)
+    session = Session(_title(exercise, forward, backward), layer)
     try:
         return _run_check(session, layer, forward, backward, running)
     except Exception as exc:  # noqa: BLE001 - a check must never crash on learner code

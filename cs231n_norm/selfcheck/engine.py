@@ -603,9 +603,13 @@ def run_backward(session, backward, run):
     return True
 
 
-def _not_implemented_note(function_name):
-    return (f"{function_name} returns None: not implemented yet. That's fine! Fill in the TODO "
-            "in its cell, run the cell, then run this check again.")
+def _not_implemented_note(function_name, runs_first=None):
+    """The friendly message for a function that still returns None (CS231n's skeleton)."""
+    text = (f"{function_name} still returns None. That's fine: fill in the TODO in its cell, "
+            "run that cell, then run this check again.")
+    if runs_first:
+        text = f"This check runs your {function_name} first, since {runs_first} needs its cache. " + text
+    return text
 
 
 def train_probes(session, forward, backward=None):
@@ -618,7 +622,8 @@ def train_probes(session, forward, backward=None):
     for probe in probes:
         run, implemented = run_forward(session, forward, probe, layer.param_dict("train"))
         if not implemented:
-            session.not_implemented = _not_implemented_note(layer.forward_name)
+            session.not_implemented = _not_implemented_note(
+                layer.forward_name, runs_first=layer.backward_name if backward is not None else None)
             return None
         reference_out, reference_cache = layer.reference_forward(probe, layer.param_dict("train"))
         if run is None:
@@ -1038,8 +1043,8 @@ def _diagnose_running(session, forward, problems, learner_param, batch_means, ba
         for mistake_id, description, value in variants[key]:
             match = error(stored, value)
             if match <= tolerances(stored)[1]:
-                seen = (f"after {RUNNING_STEPS} train steps (momentum {MOMENTUM}, starting from zeros), "
-                        f"bn_param['{key}'] differs from the correct value (error "
+                seen = (f"bn_param['{key}'] after {RUNNING_STEPS} train steps (momentum {MOMENTUM}, from zeros) "
+                        f"differs from the correct value (error "
                         f"{format_error(session.errors[key][next(iter(session.errors[key]))])}) and matches "
                         f"{description} (to {format_error(match)})")
                 if mistake_id == "running_std_instead_of_var":
