@@ -366,8 +366,8 @@ A backward pass over a large batch is limited by memory traffic, not by arithmet
 can multiply far faster than it can fetch numbers from main memory. So the fastest code is
 the one that reads and writes the fewest arrays.
 
-- **Fewer passes over memory.** The staged walk makes one pass per node, about twenty full
-  array operations, each reading and writing $N \times D$ numbers. The one line reads $dy$ and
+- **Fewer passes over memory.** The staged walk makes at least one pass per node: about
+  fifteen full-array operations, each reading and writing $N \times D$ numbers. The one line reads $dy$ and
   $\hat{x}$ a few times and writes $dx$ once.
 - **Fewer temporaries.** Every numpy operation on large arrays allocates a fresh result; a fresh
   large array costs about one extra memory pass (page faults). The staged pass holds several
@@ -379,7 +379,10 @@ the one that reads and writes the fewest arrays.
   hundred rows at a time, so its temporaries live in the CPU cache instead of main memory.
 
 At the smallest sizes everything fits in the cache and the staged pass mostly pays for its
-Python overhead (about twenty numpy calls instead of six). The tuning of these paths, with
+Python overhead (the graph walk's dozens of small calls instead of a handful). At the largest
+sizes one array no longer fits in the L2 cache (the dotted line, where your system reports it):
+every method is then limited by memory bandwidth, which it shares with everything else running
+on the machine, so these points vary most from run to run. The tuning of these paths, with
 measurements at larger sizes and against PyTorch, is written up in
 [benchmarks/results_norm.md](""" + RESULTS + r""").
 """, "slide"),
