@@ -139,7 +139,7 @@ def solved(tmp_path_factory):
 def test_stored_notebook_is_the_learners_version():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     checks = _cells_by(nb, "selfcheck")
-    assert len(checks) == 4
+    assert len(checks) == 5
     for name, cell in checks.items():
         text = _report_text(cell)
         assert "not implemented yet" in text and "still returns None" in text, (name, text)
@@ -149,7 +149,7 @@ def test_stored_notebook_is_the_learners_version():
 
 def test_with_solutions_every_check_passes(solved):
     checks = _cells_by(solved, "selfcheck")
-    assert len(checks) == 4
+    assert len(checks) == 5
     for name, cell in checks.items():
         text = _report_text(cell)
         assert ": passed." in text and "not yet right" not in text, (name, text)

@@ -409,3 +409,21 @@ def test_each_check_takes_under_half_a_second(check, functions):
         check(*functions)
         best = min(best, time.perf_counter() - start)
     assert best < 0.5, f"{check.__name__} took {best:.2f} s"
+
+
+# ------------------------------------------------------------------ not tied to one draw of the probes
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_diagnoses_hold_for_other_probe_draws(seed, monkeypatch):
+    """The probes are random draws (with a fixed seed, so reports are reproducible):
+    every right implementation still passes, every wrong one is still named first."""
+    from cs231n_norm.selfcheck import engine
+
+    monkeypatch.setattr(engine, "SEED", seed)
+    for label, check, functions in RIGHT:
+        report = check(*functions)
+        assert report.passed and report.mistakes == [], f"seed {seed}, {label}:\n{report}"
+    for expected, label, check, functions in WRONG:
+        report = check(*functions)
+        assert report.mistakes[:1] == [expected], f"seed {seed}, {expected} ({label}):\n{report}"

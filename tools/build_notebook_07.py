@@ -276,6 +276,13 @@ def layernorm_forward(x, gamma, beta, ln_param):
     # TODO: per-example mean and variance (mind the shapes), normalize, scale and shift.
     return out, cache
 """),
+    check("check_layernorm_forward", """
+check_layernorm(layernorm_forward)
+"""),
+    md(r"""
+Now its backward pass. Start from the batch-norm version and ask, for every sum and mean in it:
+over which axis does *this* statistic run now?
+""", "fragment"),
     exercise("layernorm_backward", """
 def layernorm_backward(dout, cache):
     \"\"\"Backward pass for layer normalization.

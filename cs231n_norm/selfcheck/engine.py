@@ -181,14 +181,18 @@ def as_float_array(value):
 class Layer:
     """What the engine needs to know about one kind of normalization layer.
 
-    Subclasses define: how the learner's functions are called, the reference,
-    the *view* in which statistics are taken over `axes`, which axes of an
-    output are slices for error measurement, the probes, and the layer's own
-    wrong-axis mistakes.
+    Subclasses define how the learner's functions are called, the reference
+    (``_reference_forward``, ``reference_backward``), the probes, and the
+    layer's own wrong-axis mistakes. Class attributes:
+
+    forward_name, backward_name : the CS231n names of the learner's functions
+    axes : the axes of the *view* (see :meth:`view`) that each statistic is taken over
+    slice_axes : the axes of out / dx that index one slice for :func:`error`
+    param_sum_axes : the axes of x that dgamma and dbeta sum over
     """
 
     forward_name = backward_name = ""
-    has_running_stats = False
+    axes = (0,)
     slice_axes = (1,)
     param_sum_axes = (0,)
 
@@ -203,14 +207,15 @@ class Layer:
         return self._reference_forward(probe.x, probe.gamma, probe.beta, param, probe)
 
     def view(self, array, probe):
+        """`array` (shaped like x) reshaped so that each statistic runs over `axes`."""
         return array
 
     def unview(self, array, probe):
+        """Back from the view to x's shape."""
         return array.reshape(probe.x.shape)
 
-    axes = (0,)
-
     def broadcast(self, param, probe):
+        """gamma or beta reshaped to broadcast against x."""
         return param
 
     def wrong_axis_outputs(self, probe):
@@ -218,6 +223,7 @@ class Layer:
         return []
 
     def wrong_axis_dx(self, probe, x_hat, inv_std, dx_hat):
+        """[(mistake id, description, dx in the view)] for this layer's own axis mistakes."""
         return []
 
     def wrong_axis_param_grads(self, probe):
@@ -233,11 +239,9 @@ class Layer:
 
 class BatchNorm(Layer):
     forward_name, backward_name = "batchnorm_forward", "batchnorm_backward"
-    has_running_stats = True
     slice_axes = (1,)
     param_sum_axes = (0,)
     axes = (0,)
-    size_names = ("N", "D")
 
     def _reference_forward(self, x, gamma, beta, param, probe):
         return layers.batchnorm_forward(x, gamma, beta, param)
@@ -282,8 +286,6 @@ class BatchNorm(Layer):
                          symptoms.normalized_no_keepdims(x, EPS)))
         return [(i, d, probe.gamma * xh + probe.beta) for i, d, xh in outs]
 
-    def wrong_axis_dx(self, probe, x_hat, inv_std, dx_hat):
-        return []
 
 
 class LayerNorm(Layer):
@@ -291,7 +293,6 @@ class LayerNorm(Layer):
     slice_axes = (0,)
     param_sum_axes = (0,)
     axes = (1,)
-    size_names = ("N", "D")
 
     def param_dict(self, mode="train"):
         return {} if mode == "train" else {"mode": mode}
@@ -343,11 +344,9 @@ class LayerNorm(Layer):
 
 class SpatialBatchNorm(Layer):
     forward_name, backward_name = "spatial_batchnorm_forward", "spatial_batchnorm_backward"
-    has_running_stats = True
     slice_axes = (1,)
     param_sum_axes = (0, 2, 3)
     axes = (0, 2, 3)
-    size_names = ("N", "C", "H", "W")
 
     def _reference_forward(self, x, gamma, beta, param, probe):
         return layers.spatial_batchnorm_forward(x, gamma, beta, param)
@@ -400,7 +399,6 @@ class GroupNorm(Layer):
     slice_axes = (0,)
     param_sum_axes = (0, 2, 3)
     axes = (2,)
-    size_names = ("N", "C", "H", "W")
 
     def param_dict(self, mode="train"):
         return {} if mode == "train" else {"mode": mode}
@@ -486,7 +484,8 @@ class Session:
                 f"passed at float32 precision: the largest error is {format_error(worst)} (a float64 "
                 "computation agrees to about 1e-15); fine if you compute in float32 on purpose"
             )
-        return Report(self.exercise, "failed" if failed else "passed", findings, self.errors, notes)
+        return Report(self.exercise, "failed" if failed else "passed", findings, self.errors, notes,
+                      tolerance=tolerances(np.zeros(1))[0])
 
 
 def _join_evidence(items, shown=2):

@@ -66,6 +66,7 @@ class Report:
         None where the quantity could not be compared on that probe
     notes : list of str, anything else worth saying (an unnamed mismatch, what was
         not checked because something before it failed, the classic check's number)
+    tolerance : float, the largest error that passes (errors above it are highlighted)
     """
 
     exercise: str
@@ -73,6 +74,7 @@ class Report:
     findings: list = field(default_factory=list)
     errors: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    tolerance: float = 1.2e-4
 
     @property
     def passed(self):
@@ -106,9 +108,11 @@ class Report:
                 if label not in probes:
                     probes.append(label)
         quantities = list(self.errors)
-        rows = [[label] + [format_error(self.errors[q][label]) if label in self.errors[q] else "" for q in quantities]
-                for label in probes]
+        rows = [[label] + [self.errors[q].get(label, "") for q in quantities] for label in probes]
         return ["input"] + quantities, rows
+
+    def _cell_text(self, value):
+        return value if isinstance(value, str) else format_error(value)
 
     def __str__(self):
         lines = [self._headline()]
@@ -123,10 +127,11 @@ class Report:
             lines.append(f"  note: {note}")
         if self.errors:
             header, rows = self._error_rows()
-            widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
             lines.append("  measured errors:")
+            rows = [[self._cell_text(cell) for cell in row] for row in rows]
+            widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
             for row in [header] + rows:
-                lines.append("    " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+                lines.append("    " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
             lines.append(f"    ({ERROR_MEANING})")
         return "\n".join(lines)
 
@@ -160,10 +165,16 @@ class Report:
             header, rows = self._error_rows()
             parts.append("<details><summary>measured errors</summary>")
             parts.append('<table style="font-size: 0.9em;"><tr>')
-            parts += [f"<th>{escape(h)}</th>" for h in header]
+            parts += [f'<th style="padding: 0 0.8em;">{escape(h)}</th>' for h in header]
             parts.append("</tr>")
             for row in rows:
-                parts.append("<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>")
-            parts.append(f"</table><p style='font-size: 0.85em;'>{escape(ERROR_MEANING)}</p></details>")
+                cells = [f'<td style="text-align: left; padding: 0 0.8em 0 0;">{escape(row[0])}</td>']
+                for value in row[1:]:
+                    wrong = not isinstance(value, str) and not value <= self.tolerance  # NaN counts as wrong
+                    style = "text-align: right; padding: 0 0.8em;" + (" color: #cf222e; font-weight: bold;" if wrong else "")
+                    cells.append(f'<td style="{style}">{escape(self._cell_text(value))}</td>')
+                parts.append("<tr>" + "".join(cells) + "</tr>")
+            parts.append(f"</table><p style='font-size: 0.85em;'>{escape(ERROR_MEANING)}; "
+                         f"above {self.tolerance:.1e} in red</p></details>")
         parts.append("</div>")
         return "".join(parts)
