@@ -71,6 +71,15 @@ CATALOGUE = (
         "Layer norm normalizes each example over its own features: which axis is that?",
     ),
     Mistake(
+        "layernorm_gamma_before_transpose",
+        "Layer norm via the transpose trick, with gamma and beta applied before transposing back",
+        "An error for N != D; when N == D the output is silently wrong: example i is scaled by "
+        "gamma[i] and shifted by beta[i] instead of feature j by gamma[j] and beta[j].",
+        "Batch norm (with gamma and beta) applied to x.T, then the result transposed back.",
+        "gamma and beta belong to the features, whatever axis you normalize over: apply them after "
+        "transposing back.",
+    ),
+    Mistake(
         "missing_keepdims",
         "A per-example statistic broadcast along the wrong axis",
         "An error for N != D; when N == D the output is silently wrong "

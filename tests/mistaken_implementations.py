@@ -231,6 +231,12 @@ def ln_backward_transpose_trick(dout, cache):
     return dx_t.T, dgamma, dbeta
 
 
+def ln_forward_gamma_before_transpose(x, gamma, beta, ln_param):
+    """Wrong: the transpose trick with gamma and beta applied to the transposed array."""
+    out_t, cache = bn_forward(x.T, gamma, beta, {"mode": "train", "eps": ln_param.get("eps", 1e-5)})
+    return out_t.T, cache
+
+
 def ln_forward_float32(x, gamma, beta, ln_param):
     return ln_forward(x, gamma, beta, ln_param, dtype=np.float32)
 

@@ -75,6 +75,7 @@ WRONG = [
     ("layernorm_wrong_axis", "layer norm", check_layernorm,
      (P(impl.ln_forward, layernorm_wrong_axis=True), impl.ln_backward)),
     ("layernorm_wrong_axis", "layer norm forward only", check_layernorm, (P(impl.ln_forward, layernorm_wrong_axis=True),)),
+    ("layernorm_gamma_before_transpose", "transpose trick", check_layernorm, (impl.ln_forward_gamma_before_transpose,)),
     ("missing_keepdims", "layer norm", check_layernorm, (P(impl.ln_forward, missing_keepdims=True), impl.ln_backward)),
     ("missing_variance_path", "bn", check_batchnorm_backward, (impl.bn_forward, bn_backward(missing_variance_path=True))),
     ("missing_variance_path", "spatial", check_spatial_batchnorm,
@@ -205,6 +206,32 @@ def test_unimplemented_functions_are_reported_kindly(check, functions, name):
     text = str(report)
     assert "not implemented yet" in text and name in text, text
     assert "not implemented yet" in report._repr_html_()
+
+
+def test_a_forward_without_its_test_mode_is_not_finished():
+    def train_only(x, gamma, beta, bn_param):
+        if bn_param["mode"] == "test":
+            return None, None
+        return impl.bn_forward(x, gamma, beta, bn_param)
+
+    report = check_batchnorm_forward(train_only)
+    assert report.status == "not implemented" and report.mistakes == []
+    assert "in test mode batchnorm_forward still returns None" in str(report), str(report)
+
+
+def test_a_layer_norm_that_changes_in_test_mode_fails():
+    def train_only(x, gamma, beta, ln_param):
+        if ln_param.get("mode") == "test":
+            return None, None
+        return impl.ln_forward(x, gamma, beta, ln_param)
+
+    def shifted_in_test(x, gamma, beta, ln_param):
+        out, cache = impl.ln_forward(x, gamma, beta, ln_param)
+        return (out + 1.0 if ln_param.get("mode") == "test" else out), cache
+
+    for forward in (train_only, shifted_in_test):
+        report = check_layernorm(forward, impl.ln_backward)
+        assert report.status == "failed" and any("mode = 'test'" in n for n in report.notes), str(report)
 
 
 def test_half_done_backward_names_what_is_missing():
