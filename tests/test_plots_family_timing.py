@@ -41,6 +41,24 @@ def test_draw_block_draws_the_outer_faces_of_every_cell():
     assert len(ax.collections) == 2 * 3 * 2  # one Poly3DCollection per cell
 
 
+@pytest.mark.parametrize("norm, G", [("batchnorm", None), ("groupnorm", 2), ("instancenorm", None)])
+@pytest.mark.parametrize("colour", ["one", "all"])
+def test_every_cell_is_drawn_in_its_statistic_s_colour_at_its_place(norm, G, colour):
+    shape = (3, 4, 2, 3)
+    labels = statistic_groups(norm, shape, G)
+    expected = block_colours(labels, colour)
+    fig = Figure()
+    ax = fig.add_subplot(projection="3d")
+    faces = draw_block(ax, labels, colour)
+    N, C, H, W = shape
+    inside = (N - 2) * (C - 2) * (H * W - 2)  # cells with no face on the surface are not drawn
+    assert len(faces) == labels.size - inside
+    for (n, c, position), face in faces.items():
+        h, w = divmod(position, W)
+        assert np.allclose(face.get_facecolor()[0], expected[n, c, h, w]), (n, c, h, w)
+    assert (0, 0, 0) in faces and (N - 1, C - 1, H * W - 1) in faces  # the corners are on the surface
+
+
 def test_block_colours_shapes():
     labels = statistic_groups("spatial_batchnorm", (2, 3, 2, 2))
     assert block_colours(labels, "one").shape == (2, 3, 2, 2, 4)

@@ -157,6 +157,11 @@ def draw_block(ax, labels, colour="one", title=None):
     labels : ndarray of int, shape (N, C, H, W), from :func:`statistic_groups`
     colour : 'one' or 'all' (see :func:`block_colours`)
     title : optional str
+
+    Returns
+    -------
+    dict, (n, c, position) -> the cell's Poly3DCollection, where position = h * W + w
+    counts from the top of the cube
     """
     labels = np.asarray(labels)
     if labels.ndim != 4:
@@ -166,7 +171,7 @@ def draw_block(ax, labels, colour="one", title=None):
     # voxel grid indexed (x, y, z) = (example, channel from the front, position from the bottom)
     grid_colours = colours[:, :, ::-1]
     filled = np.ones((N, C, H * W), dtype=bool)
-    ax.voxels(filled, facecolors=grid_colours, edgecolor=(0.2, 0.2, 0.2, 0.6), linewidth=0.4, shade=False)
+    faces = ax.voxels(filled, facecolors=grid_colours, edgecolor=(0.2, 0.2, 0.2, 0.6), linewidth=0.4, shade=False)
     ax.set_box_aspect((N, C, H * W))
     ax.view_init(elev=22, azim=-122)  # looking at the front (c=0), the left (n=0) and the top
     ax.set_xticks([])
@@ -181,6 +186,8 @@ def draw_block(ax, labels, colour="one", title=None):
     ax.grid(False)
     if title:
         ax.set_title(title, fontsize=10)
+    top = H * W - 1
+    return {(n, c, top - z): face for (n, c, z), face in faces.items()}
 
 
 def plot_normalization_family(shape=(4, 6, 2, 2), G=2, colour="one", norms=NORMS, figsize=(13, 3.4)):
