@@ -763,24 +763,20 @@ def diagnose_forward(session, runs):
     """Name the forward mistakes. Returns True if the train-mode forward is right on every probe."""
     layer = session.layer
     wrong = [r for r in runs if r.mismatched("out")]
-    complete = len(runs) == session.probe_count
-    matched = _match(runs, lambda r: r.out, lambda r: forward_alternatives(layer, r.probe), layer.slice_axes)
-    explained = False
     if not wrong:
-        return complete
+        return len(runs) == session.probe_count  # False if some probe raised or gave a wrong shape
+    matched = _match(runs, lambda r: r.out, lambda r: forward_alternatives(layer, r.probe), layer.slice_axes)
     for ids, description, match_error in matched:
         for mistake_id in ids:
             session.find(mistake_id, forward_evidence(session, runs, mistake_id, description, match_error),
                          strength=match_error)
-        explained = True
-    if wrong and not explained:
+    if not matched:
         worst = max(wrong, key=lambda r: r.out_error)
         session.unexplained.append(
             f"{layer.forward_name}: out differs from the correct output (worst error "
             f"{format_error(worst.out_error)} on {worst.probe.label}{_nonfinite(worst.out)}) in a way that "
-            "matches no mistake in the "
-            "catalogue. Compare your formula with the docstring step by step, printing shapes and the "
-            "per-feature mean and std of your normalized output."
+            "matches no mistake in the catalogue. Compare your formula with the docstring step by step, "
+            "printing shapes and the per-feature mean and std of your normalized output."
         )
     return False
 
@@ -789,6 +785,7 @@ def diagnose_forward(session, runs):
 
 
 def dx_alternatives(layer, run):
+    """[(ids, description, dx)]: what dx would be under each backward mistake, on this run's probe."""
     probe = run.probe
     cache = run.reference["cache"]
     # the correct normalization of this probe, in the layer's view
@@ -817,6 +814,7 @@ def dx_alternatives(layer, run):
 
 
 def param_alternatives(layer, run, name):
+    """[(ids, description, value)]: what dgamma or dbeta (`name`) would be under each mistake."""
     probe = run.probe
     shape = probe.gamma.shape
     keep = probe.gamma.ndim == probe.x.ndim
@@ -837,6 +835,7 @@ def param_alternatives(layer, run, name):
 
 
 def backward_evidence(session, runs, name, mistake_id, description, match_error):
+    """The 'seen' text for a backward mistake in gradient `name`, with the numbers it keys on."""
     wrong = {r.probe.label: r.grad_errors[name] for r in runs if r.grad_errors.get(name) is not None}
     others = [n for n in ("dx", "dgamma", "dbeta") if n != name]
     right = [n for n in others if all(not r.mismatched(n) for r in runs)
@@ -850,7 +849,7 @@ def backward_evidence(session, runs, name, mistake_id, description, match_error)
         random = [r for r in runs if r.probe.note != "gamma = 1" and r.grad_errors.get("dx") is not None]
         if ones and random:
             run = random[0]
-            ratio = np.median(run.grads["dx"] / run.reference["dx"], axis=0).ravel()
+            ratio = np.median(run.grads["dx"] / run.reference["dx"], axis=session.layer.param_sum_axes).ravel()
             ratio_text = ", ".join(f"{v:.2f}" for v in ratio[:5])
             inverse = ", ".join(f"{v:.2f}" for v in (1 / run.probe.gamma.ravel())[:5])
             base += (f"; with gamma = 1 your dx is right (error {format_error(ones[0].grad_errors['dx'])}); "
@@ -863,6 +862,7 @@ def backward_evidence(session, runs, name, mistake_id, description, match_error)
 
 
 def diagnose_backward(session, runs):
+    """Name the backward mistakes, gradient by gradient (called only when the forward is right)."""
     layer = session.layer
     for name in ("dx", "dgamma", "dbeta"):
         have = [r for r in runs if r.grads is not None and r.grads.get(name) is not None]
