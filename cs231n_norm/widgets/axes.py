@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 DEFAULT_SHAPE = (4, 6, 2, 2)
+VIEW_FIGSIZE = (4.6, 4.0)  # inches
 
 
 def layer_output(norm, x, G=None, eps=1e-5):
@@ -119,7 +120,7 @@ def divisors(C):
     return [g for g in range(1, int(C) + 1) if C % g == 0]
 
 
-def axes_view(norm, G=2, shape=DEFAULT_SHAPE, colour="one", figsize=(4.6, 4.0)):
+def axes_view(norm, G=2, shape=DEFAULT_SHAPE, colour="one", figsize=VIEW_FIGSIZE):
     """The explorer's update function: the block for one normalization, and what it shows.
 
     Parameters
@@ -147,9 +148,12 @@ def axes_view(norm, G=2, shape=DEFAULT_SHAPE, colour="one", figsize=(4.6, 4.0)):
     return fig, labels, summary
 
 
+PNG_DPI = 100
+
+
 def _png(fig):
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
+    fig.savefig(buffer, format="png", dpi=PNG_DPI)
     return buffer.getvalue()
 
 
@@ -178,7 +182,8 @@ def build_axes_explorer(shape=DEFAULT_SHAPE, norm="groupnorm", G=2):
                                      disabled=norm != "groupnorm", continuous_update=False)
     colour = widgets.RadioButtons(options=[("one statistic", "one"), ("every statistic", "all")],
                                   value="one", description="colour")
-    image = widgets.Image(format="png")
+    width, height = (round(inches * PNG_DPI) for inches in VIEW_FIGSIZE)
+    image = widgets.Image(format="png", layout=widgets.Layout(width=f"{width}px", height=f"{height}px"))
     summary = widgets.HTML()
 
     def update(*_):
