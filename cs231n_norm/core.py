@@ -89,9 +89,11 @@ def normalize(x, axes, eps, center=True):
         centred = x
     # Two passes (mean first, then the mean of squared deviations): the one-pass
     # E[x^2] - E[x]^2 cancels catastrophically when |mean| >> std.
-    var = np.square(centred).mean(axis=axes, keepdims=True)
+    var = mean_of_products(centred, centred, axes)
     inv_std = 1 / np.sqrt(var + eps)
-    x_hat = centred * inv_std
+    # x_hat = centred * inv_std, written into `centred` when that is our own new array
+    # (one large array less to allocate); never into the caller's x.
+    x_hat = np.multiply(centred, inv_std, out=centred if center else None)
     return x_hat, mean, var, inv_std
 
 
@@ -109,19 +111,60 @@ def normalize_backward(dx_hat, x_hat, inv_std, axes, center=True):
     -------
     dx : ndarray, shape of x
     """
-    projection = x_hat * np.mean(dx_hat * x_hat, axis=axes, keepdims=True)
+    return closed_form_backward(dx_hat, x_hat, inv_std, axes, center)
+
+
+def closed_form_backward(dx_hat, x_hat, inv_std, axes, center=True):
+    """The formula of :func:`normalize_backward`, without its argument checks.
+
+    For callers that have validated their arrays already and apply the formula
+    many times (to row blocks, see :func:`in_row_blocks`).
+    """
+    projection = x_hat * mean_of_products(dx_hat, x_hat, axes)
     if center:
         return inv_std * (dx_hat - np.mean(dx_hat, axis=axes, keepdims=True) - projection)
     return inv_std * (dx_hat - projection)
 
 
-def in_row_blocks(expression, *arrays, block_bytes=1 << 20):
+def mean_of_products(a, b, axes):
+    """``np.mean(a * b, axis=axes, keepdims=True)``, without making the array ``a * b``.
+
+    ``np.einsum`` multiplies and adds in one pass (``'ij,ij->j'`` for the column
+    means of a 2-D array, ``'ij,ij->i'`` for the row means): measured 3x to 7x
+    faster than writing the products out and reducing them.
+
+    Parameters
+    ----------
+    a, b : ndarray, the same shape (at most 26 dimensions)
+    axes : tuple of int, the axes to average over
+
+    Returns
+    -------
+    ndarray, size 1 along `axes`, the other sizes of `a`
+    """
+    indices = "abcdefghijklmnopqrstuvwxyz"[: a.ndim]
+    kept = "".join(index for axis, index in enumerate(indices) if axis not in axes)
+    count = int(np.prod([a.shape[axis] for axis in axes]))
+    total = np.einsum(f"{indices},{indices}->{kept}", a, b)
+    return (total / count).reshape([1 if axis in axes else n for axis, n in enumerate(a.shape)])
+
+
+def in_row_blocks(expression, *arrays, block_bytes=1 << 16):
     """Evaluate an elementwise `expression(*row_blocks)` block of rows by block of rows.
 
     A formula like ``a * (b - c * d)`` over large arrays makes numpy write one
     temporary array per operation, each a full pass over memory. Applied to a
     few rows at a time, the same temporaries stay in the CPU cache. The result
     is identical; only the memory traffic changes.
+
+    Why 64 KiB blocks by default: a block's few temporaries then fit in the
+    L2 cache, and they stay below the size (128 KiB by default) from which
+    glibc's malloc maps fresh memory from the kernel (or returns freed memory
+    to it), memory that is then page-faulted in again at every block. Measured
+    on a 4096 x 1024 float64 batch-norm backward: 256 KiB to 1 MiB blocks
+    page-faulted up to ~15,000 times a call (depending on what the process
+    allocated before), 64 KiB blocks not at all. Much smaller blocks lose to
+    the ~1 us that each numpy call costs.
 
     Parameters
     ----------

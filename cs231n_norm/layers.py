@@ -11,7 +11,7 @@ running statistics in ``bn_param``.
 import numpy as np
 
 from . import _checks as check
-from .core import NormCache, in_row_blocks, normalize, normalize_backward
+from .core import NormCache, closed_form_backward, in_row_blocks, normalize, normalize_backward
 from .graph import normalization_graph
 
 # ------------------------------------------------------------------ helpers
@@ -185,7 +185,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     else:
         graph = None
         x_hat, mean, var, inv_std = normalize(x, (0,), eps)
-        out = gamma * x_hat + beta
+        out = in_row_blocks(lambda x_hat: gamma * x_hat + beta, x_hat)
     check.finite_input("x", x, statistic=mean)
     update_running_stats(bn_param, mean[0], var[0], N)
     return out, NormCache("batchnorm", "train", x_hat, inv_std, gamma, (0,), graph, extra)
@@ -224,11 +224,11 @@ def batchnorm_backward_alt(dout, cache):
 
         dbeta  = sum_i dout
         dgamma = sum_i dout * x_hat
-        dx     = gamma * inv_std / N * (N * dout - dbeta - x_hat * dgamma)
+        dx     = gamma * inv_std * (dout - dbeta / N - x_hat * dgamma / N)
 
     The dx line is the core's closed form with dL/dx_hat = gamma * dout, where
     gamma (constant over the batch) is pulled out of the batch means, which then
-    become dbeta / N and dgamma / N: no extra pass over the data.
+    are dbeta / N and dgamma / N: no extra pass over the data.
 
     Parameters
     ----------
@@ -245,10 +245,10 @@ def batchnorm_backward_alt(dout, cache):
     if cache.mode == "test":
         return _test_mode_backward(dout, cache)
     x_hat, N = cache.x_hat, dout.shape[0]
-    dbeta = np.ones(N, dtype=dout.dtype) @ dout  # column sums as a BLAS product
-    dgamma = np.einsum("ij,ij->j", dout, x_hat)  # column dot products, no temporary
-    scale = cache.gamma * cache.inv_std[0] / N
-    dx = in_row_blocks(lambda dout, x_hat: scale * (N * dout - dbeta - x_hat * dgamma), dout, x_hat)
+    dbeta = dout.sum(axis=0)
+    dgamma = np.einsum("ij,ij->j", dout, x_hat)  # column dot products, no array dout * x_hat
+    scale, mean_dout, mean_dout_x_hat = cache.gamma * cache.inv_std[0], dbeta / N, dgamma / N
+    dx = in_row_blocks(lambda dout, x_hat: scale * (dout - mean_dout - x_hat * mean_dout_x_hat), dout, x_hat)
     return dx, dgamma, dbeta
 
 
@@ -296,7 +296,7 @@ def layernorm_forward(x, gamma, beta, ln_param):
     else:
         graph = None
         x_hat, mean, _, inv_std = normalize(x, (1,), eps)
-        out = gamma * x_hat + beta
+        out = in_row_blocks(lambda x_hat: gamma * x_hat + beta, x_hat)
     check.finite_input("x", x, statistic=mean)
     return out, NormCache("layernorm", "train", x_hat, inv_std, gamma, (1,), graph, {"x_shape": x.shape})
 
@@ -317,10 +317,10 @@ def layernorm_backward(dout, cache):
     cache = _cache_of(cache, "layernorm", "layernorm_backward")
     dout = _upstream(dout, cache)
     x_hat, gamma = cache.x_hat, cache.gamma
-    dbeta = np.ones(len(dout), dtype=dout.dtype) @ dout
+    dbeta = dout.sum(axis=0)
     dgamma = np.einsum("ij,ij->j", dout, x_hat)
     dx = in_row_blocks(
-        lambda dout, x_hat, inv_std: normalize_backward(gamma * dout, x_hat, inv_std, axes=(1,)),
+        lambda dout, x_hat, inv_std: closed_form_backward(gamma * dout, x_hat, inv_std, axes=(1,)),
         dout, x_hat, cache.inv_std,
     )
     return dx, dgamma, dbeta
