@@ -217,8 +217,8 @@ $$\frac{\partial L}{\partial x_i} = g_i r - \frac{r}{N}\sum_k g_k - \frac{r}{N}\
 with bars for means over the batch. This is the **general form** in the package's core
 (`normalize_backward`): it holds for any normalization, over any axes, because nothing in the
 derivation used which axis the means run over. The two subtracted terms remove from $g$ its
-mean and its component along $\hat{x}$: the two directions that normalization itself
-takes out.
+mean and (up to the tiny $\epsilon$) its component along $\hat{x}$: the two directions that
+normalization itself takes out, since shifting or scaling $x$ leaves $\hat{x}$ unchanged.
 """, "slide"),
     code("""
 dx_three_paths = inv_std * g + dmu / N + dvar * 2 * xmu / N  # step 2, term by term
@@ -372,11 +372,14 @@ the one that reads and writes the fewest arrays.
 - **Fewer temporaries.** Every numpy operation on large arrays allocates a fresh result; a fresh
   large array costs about one extra memory pass (page faults). The staged pass holds several
   $(N, D)$ temporaries at once (the peak-memory cell above).
-- **BLAS reductions.** The column sums are matrix products (`ones @ dout`) and the column
-  dot products `einsum('ij,ij->j', dout, x_hat)`, which read both arrays once without a
-  temporary product array.
-- **Row blocks that stay in cache.** `core.in_row_blocks` evaluates the elementwise part a few
-  hundred rows at a time, so its temporaries live in the CPU cache instead of main memory.
+- **Reductions without temporaries.** The column dot products `dgamma` are
+  `einsum('ij,ij->j', dout, x_hat)`, which reads both arrays once and never builds the
+  product array `dout * x_hat`; and `dx` needs no reduction of its own, since it reuses
+  `dbeta` and `dgamma`.
+- **Row blocks that stay in cache.** `core.in_row_blocks` evaluates the elementwise part a
+  small block of rows at a time (64 KiB by default), so its temporaries live in the CPU
+  cache instead of main memory, and stay below the size at which `malloc` asks the kernel
+  for fresh memory that must be page-faulted in again.
 
 At the smallest sizes everything fits in the cache and the staged pass mostly pays for its
 Python overhead (the graph walk's dozens of small calls instead of a handful). At the largest
