@@ -81,8 +81,9 @@ def test_adam_does_not_modify_the_state_it_was_given(problem):
 
 @pytest.mark.parametrize("rule", [sgd, sgd_momentum, adam])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_in_place_update_gives_the_same_numbers(rule, dtype, rng):
-    w = rng.standard_normal((3, 7)).astype(dtype)
+@pytest.mark.parametrize("shape", [(3, 7), (100_001,)])  # a long flat array is updated block by block
+def test_in_place_update_gives_the_same_numbers(rule, dtype, shape, rng):
+    w = rng.standard_normal(shape).astype(dtype)
     config_pure, config_in_place = {"learning_rate": 0.05}, {"learning_rate": 0.05}
     w_pure, w_in_place = w.copy(), w.copy()
     for _ in range(3):

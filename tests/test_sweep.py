@@ -179,3 +179,17 @@ def test_bad_arguments_are_named(change, error, message, digits):
 def test_stacking_different_architectures_is_refused():
     with pytest.raises(ValueError, match=r"nets\[1\] differs"):
         StackedNets([FullyConnectedNet([5]), FullyConnectedNet([6])])
+
+
+def test_benchmark_script_runs_and_writes_its_report(tmp_path, capsys):
+    """Smoke run of benchmarks/bench_training.py (2 scales, 1 epoch); no timing is asserted."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_training.py"
+    main = runpy.run_path(str(script))["main"]
+    main(["--quick", "--rounds", "1", "--output", str(tmp_path / "results.md")])
+    report = (tmp_path / "results.md").read_text()
+    assert "| sweep float32 |" in report and "| one by one float64 |" in report
+    assert "best validation accuracies identical for every net" in report
+    capsys.readouterr()
