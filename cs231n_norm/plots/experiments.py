@@ -33,7 +33,8 @@ def weight_init_figure(result, metric="best_val_acc", figsize=(6.4, 3.6)):
     """One classic weight-init plot: `metric` against weight scale (log axis), one line per norm.
 
     With several seeds, the line is the mean and the band mean ± std.
-    A diverged run (NaN loss) leaves a gap in the line.
+    A diverged run (NaN loss) leaves a gap in the line. The loss is drawn on a log
+    axis, with ln 10 (the loss of a uniform guess over 10 classes) marked.
 
     Parameters
     ----------
@@ -62,7 +63,10 @@ def weight_init_figure(result, metric="best_val_acc", figsize=(6.4, 3.6)):
     ax.set_xscale("log")
     ax.set_xlabel("weight initialization scale (std of the initial weights)")
     ax.set_ylabel(METRIC_LABEL[metric])
-    if metric != "final_train_loss":
+    if metric == "final_train_loss":
+        ax.set_yscale("log")  # from ~1e-3 (fitted) to thousands (exploded): only a log axis shows both
+        ax.axhline(np.log(10), color="black", ls=":", lw=1, label=r"$\ln 10$: uniform guess")
+    else:
         ax.set_ylim(0, 1.02)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
@@ -93,7 +97,7 @@ def batch_size_figure(result, figsize=(11, 3.8)):
         summary.errorbar([r["batch_size"] for r in rows], [r["mean"] for r in rows],
                          yerr=[r["std"] for r in rows], color=style["color"], marker=style["marker"],
                          capsize=3, label=style["label"])
-    curves.set_xlabel("epoch")
+    curves.set_xlabel("epoch (0: after the first step)")
     curves.set_ylabel("validation accuracy (mean over seeds)")
     curves.legend(fontsize=7, ncols=len(_unique(result.columns["norm"])), loc="lower right")
     curves.grid(True, alpha=0.3)
