@@ -117,8 +117,7 @@ def normalize_backward(dx_hat, x_hat, inv_std, axes, center=True):
 def closed_form_backward(dx_hat, x_hat, inv_std, axes, center=True):
     """The formula of :func:`normalize_backward`, without its argument checks.
 
-    For callers that have validated their arrays already and apply the formula
-    many times (to row blocks, see :func:`in_row_blocks`).
+    For callers that have validated their arrays already.
     """
     projection = x_hat * mean_of_products(dx_hat, x_hat, axes)
     if center:

@@ -11,7 +11,7 @@ running statistics in ``bn_param``.
 import numpy as np
 
 from . import _checks as check
-from .core import NormCache, closed_form_backward, in_row_blocks, normalize, normalize_backward
+from .core import NormCache, in_row_blocks, normalize, normalize_backward
 from .graph import normalization_graph
 
 # ------------------------------------------------------------------ helpers
@@ -185,7 +185,8 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     else:
         graph = None
         x_hat, mean, var, inv_std = normalize(x, (0,), eps)
-        out = in_row_blocks(lambda x_hat: gamma * x_hat + beta, x_hat)
+        out = gamma * x_hat
+        out += beta  # in place: one large new array instead of two
     check.finite_input("x", x, statistic=mean)
     update_running_stats(bn_param, mean[0], var[0], N)
     return out, NormCache("batchnorm", "train", x_hat, inv_std, gamma, (0,), graph, extra)
@@ -296,13 +297,24 @@ def layernorm_forward(x, gamma, beta, ln_param):
     else:
         graph = None
         x_hat, mean, _, inv_std = normalize(x, (1,), eps)
-        out = in_row_blocks(lambda x_hat: gamma * x_hat + beta, x_hat)
+        out = gamma * x_hat
+        out += beta  # in place: one large new array instead of two
     check.finite_input("x", x, statistic=mean)
     return out, NormCache("layernorm", "train", x_hat, inv_std, gamma, (1,), graph, {"x_shape": x.shape})
 
 
 def layernorm_backward(dout, cache):
-    """Backward pass for layer normalization (closed form, row by row).
+    """Backward pass for layer normalization (closed form).
+
+    The core's closed form with dL/dx_hat = gamma * dout, each row on its own::
+
+        dbeta  = sum_i dout
+        dgamma = sum_i dout * x_hat
+        dx     = inv_std * (gamma * dout - mean_j(gamma * dout) - x_hat * mean_j(gamma * dout * x_hat))
+
+    Unlike batch norm, gamma cannot be pulled out of the means: it varies along
+    the features, which are what layer norm averages over. The two row means
+    are computed first, for all rows at once; then dx is one elementwise formula.
 
     Parameters
     ----------
@@ -316,12 +328,15 @@ def layernorm_backward(dout, cache):
     """
     cache = _cache_of(cache, "layernorm", "layernorm_backward")
     dout = _upstream(dout, cache)
-    x_hat, gamma = cache.x_hat, cache.gamma
+    x_hat, gamma, D = cache.x_hat, cache.gamma, dout.shape[1]
     dbeta = dout.sum(axis=0)
     dgamma = np.einsum("ij,ij->j", dout, x_hat)
+    # Row means of gamma * dout and of gamma * dout * x_hat, shape (N, 1); einsum forms no product array.
+    mean_g = np.einsum("ij,j->i", dout, gamma)[:, None] / D
+    mean_g_x_hat = np.einsum("ij,j,ij->i", dout, gamma, x_hat)[:, None] / D
     dx = in_row_blocks(
-        lambda dout, x_hat, inv_std: closed_form_backward(gamma * dout, x_hat, inv_std, axes=(1,)),
-        dout, x_hat, cache.inv_std,
+        lambda dout, x_hat, inv_std, mean_g, mean_g_x_hat: inv_std * (gamma * dout - mean_g - x_hat * mean_g_x_hat),
+        dout, x_hat, cache.inv_std, mean_g, mean_g_x_hat,
     )
     return dx, dgamma, dbeta
 
