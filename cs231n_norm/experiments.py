@@ -28,6 +28,9 @@ from .data import Dataset
 
 NORMS = ("none", "batchnorm", "layernorm")  # names in results and JSON; the model takes None for "none"
 METRICS = ("best_train_acc", "best_val_acc", "final_train_loss")
+# Part of every cache key: bump it when the columns an experiment stores change, so that
+# entries written by older code (same package version) are not mistaken for current ones.
+RESULTS_FORMAT = 1
 WEIGHT_INIT_DEFAULTS = {
     "hidden_dims": [100, 100, 100, 100, 100],
     "num_epochs": 10,
@@ -440,6 +443,7 @@ def weight_init_sensitivity(
     scales = _positive_floats("weight_scales", default_weight_scales() if weight_scales is None else weight_scales)
     config = {
         "experiment": "weight_init",
+        "results_format": RESULTS_FORMAT,
         "dataset": identity,
         "weight_scales": scales,
         "norms": _norm_list(norms),
@@ -490,6 +494,7 @@ def batch_size_experiment(
     data_dict, dataset_name, identity = _dataset_of(data)
     config = {
         "experiment": "batch_size",
+        "results_format": RESULTS_FORMAT,
         "dataset": identity,
         "batch_sizes": _positive_ints("batch_sizes", batch_sizes),
         "norms": _norm_list(norms),
