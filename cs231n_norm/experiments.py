@@ -648,8 +648,7 @@ def _histograms(arrays, bins, positive_only=False):
     counts only the values > 0 (ReLU outputs: their exact zeros are the
     'saturated' share and would dwarf the rest). limit is the largest
     ``|mean| + 5 std`` over the arrays (capped at the largest magnitude), so a few
-    extreme values do not squash the picture; values beyond it are counted in
-    the outermost bins.
+    extreme values do not squash the picture; values beyond it are not counted.
     """
     largest = max(float(np.max(np.abs(a))) for a in arrays)
     typical = max(float(abs(a.mean()) + 5 * a.std()) for a in arrays)
@@ -660,6 +659,6 @@ def _histograms(arrays, bins, positive_only=False):
     result = []
     for a in arrays:
         values = a[a > 0] if positive_only else a.ravel()
-        counts = np.histogram(np.clip(values, low, limit), bins=edges)[0]
+        counts = np.histogram(values, bins=edges)[0]
         result.append({"mean": float(a.mean()), "std": float(a.std()), "counts": counts, "edges": edges})
     return result

@@ -216,8 +216,12 @@ def test_layer_statistics_match_a_direct_forward_backward(digits):
         assert layer["gradient"]["std"] == pytest.approx(recorded["activation_grad"].std(), rel=1e-12)
         assert layer["activation"]["saturated"] == np.mean(recorded["activation"] == 0)
         # ReLU: the histogram counts exactly the nonzero outputs
-        assert layer["activation"]["counts"].sum() == np.count_nonzero(recorded["activation"])
-        assert layer["gradient"]["counts"].sum() == recorded["activation_grad"].size
+        edges = layer["activation"]["edges"]
+        positive = recorded["activation"][recorded["activation"] > 0]
+        assert layer["activation"]["counts"].sum() == np.count_nonzero(positive <= edges[-1])
+        assert layer["activation"]["counts"].sum() >= 0.99 * positive.size
+        grads, grad_edges = recorded["activation_grad"], layer["gradient"]["edges"]
+        assert layer["gradient"]["counts"].sum() == np.count_nonzero(np.abs(grads) <= grad_edges[-1])
 
 
 def test_without_normalization_tiny_weights_make_activations_vanish(digits):
@@ -241,8 +245,8 @@ def test_tanh_saturates_at_large_scale_without_normalization(digits):
     assert all(layer["activation"]["saturated"] > 0.5 for layer in stats.layers)
     calm = layer_statistics(digits, weight_scale=1.0, norm="batchnorm", activation="tanh", num_examples=100)
     assert all(layer["activation"]["saturated"] < 0.1 for layer in calm.layers)
-    for layer in stats.layers:  # tanh: every value is counted (the outliers in the end bins)
-        assert layer["activation"]["counts"].sum() == 100 * 100
+    for layer in stats.layers:  # tanh: all but the rare values beyond mean ± 5 std are counted
+        assert 0.99 * 100 * 100 <= layer["activation"]["counts"].sum() <= 100 * 100
     assert stats.table().splitlines()[0] == "none, weight scale 1.00e+00, tanh"
 
 

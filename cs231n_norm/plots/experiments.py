@@ -139,9 +139,11 @@ def layer_histograms_figure(stats, figsize=(11, 3.6)):
         for i, layer in enumerate(stats.layers):
             entry = layer[quantity]
             centers = (entry["edges"][:-1] + entry["edges"][1:]) / 2
-            label = f"layer {i + 1}: mean {entry['mean']:+.2g}, std {entry['std']:.2g}"
             if quantity == "activation":
-                label += f", {saturated_name} {100 * entry['saturated']:.0f}%"
+                label = (f"layer {i + 1}: mean {entry['mean']:.2g}, std {entry['std']:.2g}, "
+                         f"{saturated_name} {100 * entry['saturated']:.0f}%")
+            else:  # the gradient's mean is zero behind a normalized layer: printed, it would be rounding noise
+                label = f"layer {i + 1}: std {entry['std']:.2g}"
             ax.plot(centers, entry["counts"], color=colors[i % len(colors)], lw=1.2, label=label)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("value")
