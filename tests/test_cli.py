@@ -132,3 +132,24 @@ def test_module_runs_as_a_program_with_progress_on_stderr(tmp_path):
     help_run = subprocess.run([sys.executable, "-m", "cs231n_norm", "--help"], capture_output=True, text=True,
                               timeout=60)
     assert help_run.returncode == 0 and "weight-init" in help_run.stdout and "batch-size" in help_run.stdout
+
+
+def test_auto_picks_cifar_when_its_batches_are_in_the_data_dir(tmp_path, capsys):
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    for i in range(1, 6):
+        batch = {b"data": rng.integers(0, 256, (40, 3072), dtype=np.uint8),
+                 b"labels": [int(v) for v in rng.integers(0, 10, 40)]}
+        (tmp_path / "cifar-10-batches-py" / f"data_batch_{i}").write_bytes(pickle.dumps(batch, protocol=2))
+    argv = ["weight-init", "--scales", "1e-2", "--norms", "batchnorm", "--data-dir", str(tmp_path),
+            "--num-train", "100", "--num-val", "50", "--epochs", "1", "--hidden-dims", "10", "--no-cache"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    document = strict_json(captured.out)
+    assert document["dataset"] == "cifar10"
+    assert document["config"]["dataset"]["num_train"] == 100
+    assert "CIFAR-10" in captured.err and "--dataset digits" in captured.err
