@@ -253,6 +253,10 @@ class Dataset:
     message: str
     settings: dict = field(default_factory=dict)
 
+    def __repr__(self):
+        return (f"Dataset({self.name!r}, X_train {self.X_train.shape} {self.X_train.dtype}, "
+                f"X_val {self.X_val.shape}, settings={self.settings})")
+
     @property
     def input_dim(self) -> int:
         return self.X_train.shape[1]

@@ -195,3 +195,9 @@ def test_safe_unpickle_needs_bytes():
 def test_default_data_dir_is_the_repository_data_folder():
     assert data_module.default_data_dir().name == "data"
     assert (data_module.default_data_dir().parent / "cs231n_norm").is_dir()
+
+
+def test_repr_is_short():
+    text = repr(load_dataset("digits", num_train=100))
+    assert text == "Dataset('digits', X_train (100, 64) float64, X_val (300, 64), settings={'num_train': 100, " \
+                   "'num_val': 300, 'seed': 0, 'dtype': 'float64'})"
