@@ -27,6 +27,8 @@ same minibatches (:func:`~cs231n_norm.solver.minibatch_schedule`), the same
 accuracy subsets and the same update rule.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -288,7 +290,7 @@ def _as_list(name, values, kind):
 
 def train_sweep(data, *, hidden_dims, normalization, weight_scales, num_epochs, batch_size, learning_rate,
                 update_rule="adam", seeds=0, dtype=np.float32, progress=True, reg=0.0, lr_decay=1.0,
-                activation="relu", num_train_samples=1000, num_val_samples=None):
+                activation="relu", num_train_samples=1000, num_val_samples=None, workers=1):
     """Train one net per (seed, weight scale) at once, all with one normalization and batch size.
 
     Parameters
@@ -306,6 +308,10 @@ def train_sweep(data, *, hidden_dims, normalization, weight_scales, num_epochs, 
     progress : bool, show a tqdm progress bar
     reg, lr_decay, activation, num_train_samples, num_val_samples : as for
         FullyConnectedNet and train
+    workers : int or None, threads that train groups of the nets in parallel
+        (None: one per CPU core); the numbers do not depend on it. Default 1:
+        on the shared 2-core machine this was measured on, a second thread
+        gained nothing (see benchmarks/results_training.md)
 
     Returns
     -------
@@ -330,59 +336,44 @@ def train_sweep(data, *, hidden_dims, normalization, weight_scales, num_epochs, 
                               normalization=normalization, weight_scale=scale, reg=reg, dtype=dtype,
                               seed=seed, activation=activation)
             for seed in seeds for scale in scales]
-    stack = StackedNets(nets)
-    K = stack.K
+    net_seeds = np.repeat(seeds, len(scales))
+    K = len(nets)
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be a positive integer or None, got {check.describe(workers)}")
+    groups = np.array_split(np.arange(K), min(int(workers), K))
+
     X_train = X_train.astype(dtype, copy=False)
     X_val = X_val.astype(dtype, copy=False)
-
-    # one schedule per distinct seed; nets sharing a seed share their batches
-    net_seeds = np.repeat(seeds, len(scales))
     schedules = {seed: minibatch_schedule(len(X_train), batch_size, num_epochs, seed) for seed in seeds}
-    shared = len(seeds) == 1
-    per_epoch = schedules[seeds[0]].shape[1]
-    eval_sets = {
-        seed: (X_train[evaluation_subset(len(X_train), num_train_samples, seed)],
-               y_train[evaluation_subset(len(X_train), num_train_samples, seed)],
-               X_val[evaluation_subset(len(X_val), num_val_samples, seed)],
-               y_val[evaluation_subset(len(X_val), num_val_samples, seed)])
-        for seed in seeds
-    }
-
-    losses = np.empty((K, num_epochs * per_epoch))
-    train_acc, val_acc = [], []
-    config = {"learning_rate": learning_rate}
-    bar = tqdm(total=num_epochs * per_epoch, disable=not progress, unit="step",
+    eval_sets = {}
+    for seed in seeds:
+        train_subset = evaluation_subset(len(X_train), num_train_samples, seed)
+        val_subset = evaluation_subset(len(X_val), num_val_samples, seed)
+        eval_sets[seed] = (X_train[train_subset], y_train[train_subset], X_val[val_subset], y_val[val_subset])
+    settings = {"rule": rule, "learning_rate": learning_rate, "lr_decay": lr_decay, "X_train": X_train,
+                "y_train": y_train, "schedules": schedules, "eval_sets": eval_sets,
+                "same_eval_sets": (num_train_samples is None or num_train_samples >= len(X_train))
+                and (num_val_samples is None or num_val_samples >= len(X_val))}
+    steps = schedules[seeds[0]].shape[0] * schedules[seeds[0]].shape[1]
+    bar = tqdm(total=steps * len(groups), disable=not progress, unit="step",
                desc=f"{normalization or 'no norm'}: {K} nets")
-    t = 0
-    # A diverging net overflows; its NaN stays in its own slice of every array.
     # One BLAS thread: the products here are small (a batch of 50 by 100 per net),
-    # too small for a second thread to pay for its start-up, and on a busy machine
+    # too small for a second BLAS thread to pay for its start-up, and on a busy machine
     # OpenBLAS's waiting threads made the sweep several times slower (measured: 69 s vs 14 s).
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), threadpool_limits(1, user_api="blas"), bar:
-        for epoch in range(num_epochs):
-            for it in range(per_epoch):
-                if shared:
-                    batch = schedules[seeds[0]][epoch, it]
-                    X_batch, y_batch = X_train[batch], y_train[batch]
-                else:
-                    batches = np.stack([schedules[seed][epoch, it] for seed in net_seeds])
-                    X_batch, y_batch = X_train[batches], y_train[batches]
-                losses[:, t] = stack.loss_and_grads(X_batch, y_batch)
-                _, config = rule(stack.theta, stack.grads, config, out=stack.theta)
-                if t == 0 or it == per_epoch - 1:
-                    train_acc.append(np.empty(K))
-                    val_acc.append(np.empty(K))
-                    for seed in seeds:
-                        nets_of_seed = slice(seeds.index(seed) * len(scales), (seeds.index(seed) + 1) * len(scales))
-                        X_tr, y_tr, X_v, y_v = eval_sets[seed]
-                        train_acc[-1][nets_of_seed] = stack.accuracy(X_tr, y_tr)[nets_of_seed]
-                        val_acc[-1][nets_of_seed] = stack.accuracy(X_v, y_v)[nets_of_seed]
-                t += 1
-                bar.update(1)
-            config["learning_rate"] *= lr_decay
-
-    train_acc = np.array(train_acc).T  # (K, checks)
-    val_acc = np.array(val_acc).T
+    # The cores are used instead by training groups of nets in parallel threads (numpy
+    # releases the GIL while it computes); the groups share nothing, so the numbers
+    # are the same with any number of workers.
+    with threadpool_limits(1, user_api="blas"), bar:
+        if len(groups) == 1:
+            results = [_train_group([nets[k] for k in groups[0]], net_seeds[groups[0]], bar=bar, **settings)]
+        else:
+            with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+                futures = [pool.submit(_train_group, [nets[k] for k in group], net_seeds[group], bar=bar, **settings)
+                           for group in groups]
+                results = [future.result() for future in futures]
+    losses, train_acc, val_acc = (np.concatenate(parts) for parts in zip(*results))
     return [
         SweepRun(norm=normalization, weight_scale=scales[k % len(scales)], seed=int(net_seeds[k]),
                  loss_history=losses[k], train_acc_history=train_acc[k], val_acc_history=val_acc[k],
@@ -390,3 +381,44 @@ def train_sweep(data, *, hidden_dims, normalization, weight_scales, num_epochs, 
                  final_train_loss=float(losses[k, -1]))
         for k in range(K)
     ]
+
+
+def _train_group(nets, net_seeds, *, rule, learning_rate, lr_decay, X_train, y_train, schedules, eval_sets,
+                 same_eval_sets, bar):
+    """Train `nets` stacked, with the minibatches of their seeds; one flat buffer, one update per step.
+
+    Returns
+    -------
+    losses : ndarray, shape (K, steps)
+    train_acc, val_acc : ndarray, shape (K, checks): after the first step and every epoch
+    """
+    stack = StackedNets(nets)
+    seeds = list(dict.fromkeys(int(seed) for seed in net_seeds))
+    num_epochs, per_epoch = schedules[seeds[0]].shape[:2]
+    losses = np.empty((stack.K, num_epochs * per_epoch))
+    train_acc, val_acc = [], []
+    config = {"learning_rate": learning_rate}
+    t = 0
+    # A diverging net overflows; its NaN stays in its own slice of every array.
+    # (numpy's error state belongs to the thread, so it is set here.)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for epoch in range(num_epochs):
+            for it in range(per_epoch):
+                if len(seeds) == 1:  # every net sees the same batch: one (B, D) array for all
+                    batch = schedules[seeds[0]][epoch, it]
+                else:
+                    batch = np.stack([schedules[seed][epoch, it] for seed in net_seeds])
+                losses[:, t] = stack.loss_and_grads(X_train[batch], y_train[batch])
+                _, config = rule(stack.theta, stack.grads, config, out=stack.theta)
+                if t == 0 or it == per_epoch - 1:
+                    train_acc.append(np.empty(stack.K))
+                    val_acc.append(np.empty(stack.K))
+                    for seed in seeds[:1] if same_eval_sets else seeds:
+                        nets_of_seed = slice(None) if same_eval_sets else net_seeds == seed
+                        X_tr, y_tr, X_v, y_v = eval_sets[seed]
+                        train_acc[-1][nets_of_seed] = stack.accuracy(X_tr, y_tr)[nets_of_seed]
+                        val_acc[-1][nets_of_seed] = stack.accuracy(X_v, y_v)[nets_of_seed]
+                t += 1
+                bar.update(1)
+            config["learning_rate"] *= lr_decay
+    return losses, np.array(train_acc).T, np.array(val_acc).T

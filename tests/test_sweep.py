@@ -166,6 +166,7 @@ def test_weight_init_lesson_at_the_smallest_scale():
         ({"update_rule": "rmsprop"}, ValueError, "update_rule must be one of"),
         ({"dtype": np.float16}, TypeError, "dtype must be"),
         ({"batch_size": 1000}, ValueError, "batch_size must be at most"),
+        ({"workers": 0}, ValueError, "workers must be a positive integer"),
     ],
 )
 def test_bad_arguments_are_named(change, error, message, digits):
@@ -191,5 +192,18 @@ def test_benchmark_script_runs_and_writes_its_report(tmp_path, capsys):
     main(["--quick", "--rounds", "1", "--output", str(tmp_path / "results.md")])
     report = (tmp_path / "results.md").read_text()
     assert "| sweep float32 |" in report and "| one by one float64 |" in report
-    assert "best validation accuracies identical for every net" in report
+    assert "best validation accuracy: identical for 6 of 6 nets" in report
     capsys.readouterr()
+
+
+def test_parallel_groups_give_identical_numbers(digits):
+    settings = {"hidden_dims": [16, 16], "normalization": "batchnorm", "weight_scales": [1e-3, 0.1, 1.0],
+                "num_epochs": 2, "batch_size": 40, "learning_rate": 2e-3, "seeds": [0, 5], "progress": False}
+    one = train_sweep(digits, workers=1, **settings)
+    three = train_sweep(digits, workers=3, **settings)
+    assert len(one) == len(three) == 6
+    for a, b in zip(one, three):
+        assert (a.seed, a.weight_scale) == (b.seed, b.weight_scale)
+        np.testing.assert_array_equal(a.loss_history, b.loss_history)
+        np.testing.assert_array_equal(a.val_acc_history, b.val_acc_history)
+        np.testing.assert_array_equal(a.train_acc_history, b.train_acc_history)
