@@ -623,7 +623,10 @@ def layer_statistics(
         seed=seed,
         activation=activation,
     )
-    net.loss(X, y, record=True)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # small matrices: see _run_sweeps
+        net.loss(X, y, record=True)
     activations = [np.asarray(layer["activation"]) for layer in net.recorded]
     gradients = [np.asarray(layer["activation_grad"]) for layer in net.recorded]
     if activation == "tanh":

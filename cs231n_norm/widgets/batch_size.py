@@ -187,7 +187,8 @@ def build_batch_size_explorer(data, *, batch_size=5, example=0, unit=0, num_batc
     if batch_size not in options:
         raise ValueError(f"batch_size must be one of {options}, got {describe(batch_size)}")
     slider = widgets.SelectionSlider(options=options, value=batch_size, description="batch size",
-                                     continuous_update=True)
+                                     continuous_update=True, layout=widgets.Layout(width="50%"),
+                                     style={"description_width": "initial"})
     summary = widgets.HTML()
     picture = widgets.Image(format="png")
     cache = {}

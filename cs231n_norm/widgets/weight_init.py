@@ -119,12 +119,14 @@ def build_weight_init_explorer(data, *, explorer=None, weight_scale=1e-2, norm="
     start = scales[int(np.argmin(np.abs(np.log(scales) - np.log(weight_scale))))]
     scale_slider = widgets.SelectionSlider(
         options=[(f"{s:.1e}", s) for s in scales], value=start, description="weight scale",
-        continuous_update=False, layout=widgets.Layout(width="60%"),
+        continuous_update=False, layout=widgets.Layout(width="60%"), style={"description_width": "initial"},
     )
     norm_buttons = widgets.ToggleButtons(
         options=[(NORM_STYLE[n]["label"], n) for n in NORMS], value=norm, description="norm",
+        style={"description_width": "initial"},
     )
-    activation_buttons = widgets.ToggleButtons(options=["relu", "tanh"], value=activation, description="activation")
+    activation_buttons = widgets.ToggleButtons(options=["relu", "tanh"], value=activation, description="activation",
+                                               style={"description_width": "initial"})
     summary = widgets.HTML()
     picture = widgets.Image(format="png")
 
