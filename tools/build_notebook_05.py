@@ -115,6 +115,9 @@ for key in ("hidden_dims", "num_epochs", "batch_size", "learning_rate", "update_
 
 The one that matters. The baseline (grey) reaches its best only in a narrow band around
 $s^\ast$; batch norm (blue) and layer norm (orange) are flat over most of the range.
+Below about $10^{-3}$ layer norm stumbles, and erratically from one scale to the next: its
+statistics are taken over the 100 units of one example, and at such scales their variance is
+below $\epsilon$ (see "Inside the nets" below for the same effect in batch norm).
 """, "slide"),
     code("""
 display(weight_init_figure(result, "best_val_acc"))
