@@ -158,7 +158,8 @@ def build_coupling_explorer(x=None, row=0, column=0, dpi=80):
     spread = float(np.max(x.std(axis=0)))
     value = widgets.FloatSlider(value=float(x[row, column]), min=float(x.min() - 4 * spread),
                                 max=float(x.max() + 4 * spread), step=0.05, description="new value",
-                                continuous_update=True, readout_format=".2f")
+                                # redraw on release: a drag would queue one ~0.3 s redraw per mouse move
+                                continuous_update=False, readout_format=".2f")
     example = widgets.IntSlider(value=row, min=0, max=N - 1, description="example")
     feature = widgets.IntSlider(value=column, min=0, max=D - 1, description="feature")
     summary = widgets.HTML()
