@@ -13,18 +13,23 @@ Batch norm of net k takes its statistics over the batch axis of ``a[k]``
 the core's :func:`~cs231n_norm.core.normalize` and
 :func:`~cs231n_norm.core.normalize_backward`. Every parameter of every net
 lives in one flat array (the arrays per layer are views into it), so one Adam
-step over that array updates everything at once.
+step over that array updates everything at once. (With ``workers > 1`` the nets
+are split into groups trained in parallel threads, one flat array per group.)
 
 Nothing is mixed between nets: a net that diverges (its numbers overflow to
-inf and NaN, which happens at large weight scales) keeps its NaN to itself;
+inf and NaN, as plain SGD does at large weight scales) keeps its NaN to itself;
 the others train on unaffected. Its loss is recorded as it is (nan) and an
-output that is not finite counts as a wrong prediction.
+output that is not finite counts as a wrong prediction. (``train`` instead
+stops a diverging net; the two agree up to that step.)
 
-Each net gets exactly the numbers :func:`cs231n_norm.solver.train` gives it
-(tested to ~1e-10 in float64): the same initial weights (the net is built
-by :class:`~cs231n_norm.model.FullyConnectedNet` with the same seed), the
+Each net gets the numbers :func:`cs231n_norm.solver.train` gives it, up to
+rounding (tested to 1e-10 in float64): the same initial weights (the net is
+built by :class:`~cs231n_norm.model.FullyConnectedNet` with the same seed), the
 same minibatches (:func:`~cs231n_norm.solver.minibatch_schedule`), the same
-accuracy subsets and the same update rule.
+accuracy subsets and the same update rule, in a different order of additions.
+A net that amplifies rounding drifts apart over many steps exactly as two
+one-by-one runs with a 1e-15 nudge of the weights do (layer norm at weight
+scale 1e-4 is one: see benchmarks/results_training.md).
 """
 
 import os
