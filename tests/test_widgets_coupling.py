@@ -86,11 +86,14 @@ def test_explorer_reacts_to_its_sliders(x):
     box = build_coupling_explorer(x, row=2, column=1)
     (example, feature), value, summary, picture = box.children[0].children, *box.children[1:]
     first = picture.value
-    assert "changed 8 of 8" not in summary.value  # nothing moved yet
-    value.value = value.value + 3.0
+    # it starts moved by two stds of the feature, so the first picture shows the coupling
+    assert value.value == pytest.approx(x[2, 1] + 2 * x[:, 1].std(), abs=0.01)
     assert "Batch norm changed 8 of 8 examples, layer norm 1." in summary.value
+    value.value = float(x[2, 1])  # back to the original value: nothing moved
+    assert "Batch norm changed 0 of 8 examples, layer norm 0." in summary.value
     assert picture.value != first
-    example.value = 5  # a new example starts from its own value: nothing moved
-    assert value.value == pytest.approx(x[5, 1]) and "layer norm 0." in summary.value
+    example.value = 5  # a new example starts from its own moved value
+    assert value.value == pytest.approx(x[5, 1] + 2 * x[:, 1].std(), abs=0.01)
+    assert "x[5, 1]" in summary.value and "changed 8 of 8 examples, layer norm 1." in summary.value
     with pytest.raises(ValueError, match="row"):
         build_coupling_explorer(x, row=9)

@@ -140,6 +140,8 @@ def draw_coupling(state, figsize=(11, 3.6)):
 def build_coupling_explorer(x=None, row=0, column=0, dpi=80):
     """A slider that moves ``x[row, column]``; the picture shows every example's normalized values.
 
+    The slider starts at the original value plus two standard deviations of the feature.
+
     Parameters
     ----------
     x : ndarray (N, D), default :func:`example_batch`
@@ -156,7 +158,13 @@ def build_coupling_explorer(x=None, row=0, column=0, dpi=80):
     N, D = x.shape
     move_one_value(x, row, column, 0.0)  # validates row and column
     spread = float(np.max(x.std(axis=0)))
-    value = widgets.FloatSlider(value=float(x[row, column]), min=float(x.min() - 4 * spread),
+
+    def moved_start(i, j):
+        # start each (example, feature) already moved by two of that feature's stds, so the
+        # first picture shows the effect; dragging back to the original value shows "nothing moved"
+        return round(float(x[i, j] + 2 * x[:, j].std()), 2)
+
+    value = widgets.FloatSlider(value=moved_start(row, column), min=float(x.min() - 4 * spread),
                                 max=float(x.max() + 4 * spread), step=0.05, description="new value",
                                 # redraw on release: a drag would queue one ~0.3 s redraw per mouse move
                                 continuous_update=False, readout_format=".2f")
@@ -175,8 +183,8 @@ def build_coupling_explorer(x=None, row=0, column=0, dpi=80):
         picture.value = figure_png(draw_coupling(state), dpi=dpi)
 
     def reset_value(change):
-        # a new (example, feature) starts from its own current value; the observer then redraws once
-        start = float(x[example.value, feature.value])
+        # a new (example, feature) starts from its own moved value; the observer then redraws once
+        start = moved_start(example.value, feature.value)
         if value.value == start:
             show()
         else:
