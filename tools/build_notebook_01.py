@@ -138,8 +138,8 @@ since $\\hat{x}$ has mean 0 and standard deviation $s_j \\approx 1$ per feature,
 $$\\operatorname{mean}_i(y_{ij}) = \\beta_j, \\qquad \\operatorname{std}_i(y_{ij}) = |\\gamma_j|\\, s_j .$$
 
 The input's own mean and spread are gone from the output; $\\gamma$ and $\\beta$ (learned by
-gradient descent, notebook 02) decide them. With $\\gamma_j = \\sigma_j$, $\\beta_j = \\mu_j$ the layer could
-even undo the normalization.
+gradient descent, notebook 02) decide them. With $\\gamma_j = \\sqrt{\\sigma_j^2+\\epsilon}$, $\\beta_j = \\mu_j$ the layer
+even undoes the normalization exactly (checked below).
 """, "slide"),
     code("""
 gamma = rng.uniform(0.5, 2.0, size=D) * rng.choice([-1.0, 1.0], size=D)

@@ -276,10 +276,9 @@ print(f"random dout:   rel error of the broken dx {broken_error:.2f}, of the sta
 """),
     md("""
 So every gradient check in this suite uses a random `dout` (and random $\\gamma$, $\\beta$: with $\\gamma = 1$
-a backward pass that forgets the factor $\\gamma$ passes too). One more habit worth keeping: let each
-node be visited once. A write-up that computes $dx$ twice (once per route, from scratch) does the
-same work as the staged pass but twice; the graph makes the sharing explicit. Notebook 03 folds
-the whole walk into one line.
+a backward pass that forgets the factor $\\gamma$ passes too). One more habit: the walk visits each
+node exactly once, so every intermediate gradient is computed once. (The write-up this suite grew
+from computes $dx$ twice; one of the two is wasted work.) Notebook 03 folds the whole walk into one line.
 """, "fragment"),
     # ------------------------------------------------------------------ summary
     md("""
