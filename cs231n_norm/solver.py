@@ -58,7 +58,7 @@ class History:
     diverged_at: int = None
 
 
-def _nonnegative_int(name, value, minimum=0):
+def _integer_at_least(name, value, minimum=0):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {check.describe(value)}")
     return int(value)
@@ -76,10 +76,10 @@ def minibatch_schedule(num_train, batch_size, num_epochs, seed):
     -------
     ndarray of int, shape (num_epochs, num_train // batch_size, batch_size)
     """
-    num_train = _nonnegative_int("num_train", num_train, 1)
-    batch_size = _nonnegative_int("batch_size", batch_size, 1)
-    num_epochs = _nonnegative_int("num_epochs", num_epochs, 1)
-    seed = _nonnegative_int("seed", seed)
+    num_train = _integer_at_least("num_train", num_train, 1)
+    batch_size = _integer_at_least("batch_size", batch_size, 1)
+    num_epochs = _integer_at_least("num_epochs", num_epochs, 1)
+    seed = _integer_at_least("seed", seed)
     if batch_size > num_train:
         raise ValueError(f"batch_size must be at most the number of training examples ({num_train}), got {batch_size}")
     rng = np.random.default_rng(seed)
@@ -88,7 +88,7 @@ def minibatch_schedule(num_train, batch_size, num_epochs, seed):
                      for _ in range(num_epochs)])
 
 
-def evaluation_subset(num_examples, num_samples, seed):
+def evaluation_subset(num_examples, num_samples, seed, name="num_samples"):
     """The fixed examples on which accuracy is measured every time.
 
     All of them (in order) when `num_samples` is None or at least `num_examples`;
@@ -100,10 +100,11 @@ def evaluation_subset(num_examples, num_samples, seed):
     -------
     ndarray of int, shape (min(num_examples, num_samples),)
     """
+    if num_samples is not None:
+        num_samples = _integer_at_least(name, num_samples, 1)
     if num_samples is None or num_samples >= num_examples:
         return np.arange(num_examples)
-    num_samples = _nonnegative_int("num_samples", num_samples, 1)
-    return np.sort(np.random.default_rng([_nonnegative_int("seed", seed), 1]).choice(num_examples, num_samples, replace=False))
+    return np.sort(np.random.default_rng([_integer_at_least("seed", seed), 1]).choice(num_examples, num_samples, replace=False))
 
 
 def check_data(data):
@@ -164,8 +165,8 @@ def train(model, data, *, num_epochs, batch_size, update_rule="adam", optim_conf
     if lr_decay > 1:
         raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
     schedule = minibatch_schedule(len(X_train), batch_size, num_epochs, seed)
-    train_subset = evaluation_subset(len(X_train), num_train_samples, seed)
-    val_subset = evaluation_subset(len(X_val), num_val_samples, seed)
+    train_subset = evaluation_subset(len(X_train), num_train_samples, seed, "num_train_samples")
+    val_subset = evaluation_subset(len(X_val), num_val_samples, seed, "num_val_samples")
     X_train_eval, y_train_eval = X_train[train_subset], y_train[train_subset]
     X_val_eval, y_val_eval = X_val[val_subset], y_val[val_subset]
 

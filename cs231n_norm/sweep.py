@@ -354,8 +354,8 @@ def train_sweep(data, *, hidden_dims, normalization, weight_scales, num_epochs, 
     schedules = {seed: minibatch_schedule(len(X_train), batch_size, num_epochs, seed) for seed in seeds}
     eval_sets = {}
     for seed in seeds:
-        train_subset = evaluation_subset(len(X_train), num_train_samples, seed)
-        val_subset = evaluation_subset(len(X_val), num_val_samples, seed)
+        train_subset = evaluation_subset(len(X_train), num_train_samples, seed, "num_train_samples")
+        val_subset = evaluation_subset(len(X_val), num_val_samples, seed, "num_val_samples")
         eval_sets[seed] = (X_train[train_subset], y_train[train_subset], X_val[val_subset], y_val[val_subset])
     settings = {"rule": rule, "learning_rate": learning_rate, "lr_decay": lr_decay, "X_train": X_train,
                 "y_train": y_train, "schedules": schedules, "eval_sets": eval_sets,

@@ -159,6 +159,8 @@ def test_progress_bar_can_be_turned_off(digits, capsys):
         ({"update_rule": "rmsprop"}, ValueError, "update_rule must be one of"),
         ({"seed": -1}, ValueError, "seed must be an integer >= 0"),
         ({"optim_config": 0.1}, TypeError, "optim_config must be a dict"),
+        ({"num_train_samples": 0}, ValueError, "num_train_samples must be an integer >= 1"),
+        ({"num_val_samples": 2.5}, ValueError, "num_val_samples must be an integer >= 1"),
     ],
 )
 def test_bad_arguments_are_named(change, error, message, digits):
