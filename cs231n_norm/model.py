@@ -235,7 +235,8 @@ class FullyConnectedNet:
             return scores
 
         loss, dscores = softmax_loss(scores, y)
-        loss += 0.5 * self.reg * sum(float(np.sum(np.square(self.params[f"W{i}"]))) for i in range(1, L + 1))
+        if self.reg:
+            loss += 0.5 * self.reg * sum(float(np.sum(np.square(self.params[f"W{i}"]))) for i in range(1, L + 1))
 
         grads = {}
         dh, grads[f"W{L}"], grads[f"b{L}"] = affine_backward(dscores, last_cache)
