@@ -187,3 +187,64 @@ def in_row_blocks(expression, *arrays, block_bytes=1 << 16):
         stop = start + block
         result[start:stop] = expression(*(a[start:stop] for a in arrays))
     return result
+
+
+def in_one_new_array(expression, *arrays, min_bytes=1 << 18):
+    """Evaluate an elementwise `expression(*arrays)` writing every step into one new array.
+
+    numpy gives each operation of ``scale * (b - (c + a * d))`` a new array of
+    its own. For large arrays each new array costs a full pass over memory, and
+    page faults on top (glibc takes arrays of 32 MiB and more fresh from the
+    kernel at every call). Here the first operation makes the one new array and
+    every later operation writes its result back into it (``out=``), which is
+    safe because in a single expression each intermediate result is used by
+    exactly one operation; the caller's arrays are never written. The numbers
+    are those of the plain expression, bit for bit.
+
+    Write the expression so that the first product is folded into everything
+    after it: ``scale * (b - (c + a * d))`` needs one new array,
+    ``scale * (b - c - a * d)`` two (``b - c`` and ``a * d`` both exist at once).
+    Measured on a 4096 x 1024 float64 batch-norm backward: the dx step took
+    14 ms this way, 18-20 ms in 64 KiB row blocks (:func:`in_row_blocks`), 28 ms
+    as plain numpy.
+
+    Parameters
+    ----------
+    expression : callable taking len(arrays) arguments and combining them with
+        arithmetic operators (+, -, *, /, unary -) and per-feature or scalar
+        constants
+    arrays : ndarrays (the large inputs)
+    min_bytes : below this size of the first array, `expression` runs on the
+        plain arrays (the bookkeeping would cost more than it saves)
+
+    Returns
+    -------
+    ndarray, the value of the expression
+    """
+    if arrays[0].nbytes < min_bytes:
+        return expression(*arrays)
+    value = expression(*(_Operand(a, owned=False) for a in arrays))
+    return value.array
+
+
+class _Operand(np.lib.mixins.NDArrayOperatorsMixin):
+    """An array inside :func:`in_one_new_array`; `owned`: an intermediate result we may overwrite."""
+
+    REUSABLE = (np.add, np.subtract, np.multiply, np.true_divide, np.negative, np.positive)
+
+    def __init__(self, array, owned):
+        self.array, self.owned = array, owned
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method != "__call__" or kwargs:
+            return NotImplemented
+        values = [x.array if isinstance(x, _Operand) else x for x in inputs]
+        out = None
+        if ufunc in self.REUSABLE:
+            shape = np.broadcast_shapes(*(np.shape(v) for v in values))
+            dtype = np.result_type(*values)
+            for x in inputs:
+                if isinstance(x, _Operand) and x.owned and x.array.shape == shape and x.array.dtype == dtype:
+                    out = x.array
+                    break
+        return _Operand(ufunc(*values, out=out), owned=True)

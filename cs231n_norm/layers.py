@@ -11,7 +11,7 @@ running statistics in ``bn_param``.
 import numpy as np
 
 from . import _checks as check
-from .core import NormCache, in_row_blocks, normalize, normalize_backward
+from .core import NormCache, in_one_new_array, in_row_blocks, normalize, normalize_backward
 from .graph import normalization_graph
 
 # ------------------------------------------------------------------ helpers
@@ -225,7 +225,7 @@ def batchnorm_backward_alt(dout, cache):
 
         dbeta  = sum_i dout
         dgamma = sum_i dout * x_hat
-        dx     = gamma * inv_std * (dout - dbeta / N - x_hat * dgamma / N)
+        dx     = gamma * inv_std * (dout - (dbeta / N + x_hat * dgamma / N))
 
     The dx line is the core's closed form with dL/dx_hat = gamma * dout, where
     gamma (constant over the batch) is pulled out of the batch means, which then
@@ -249,7 +249,7 @@ def batchnorm_backward_alt(dout, cache):
     dbeta = dout.sum(axis=0)
     dgamma = np.einsum("ij,ij->j", dout, x_hat)  # column dot products, no array dout * x_hat
     scale, mean_dout, mean_dout_x_hat = cache.gamma * cache.inv_std[0], dbeta / N, dgamma / N
-    dx = in_row_blocks(lambda dout, x_hat: scale * (dout - mean_dout - x_hat * mean_dout_x_hat), dout, x_hat)
+    dx = in_one_new_array(lambda dout, x_hat: scale * (dout - (mean_dout + x_hat * mean_dout_x_hat)), dout, x_hat)
     return dx, dgamma, dbeta
 
 

@@ -1,7 +1,8 @@
 """The speed helpers of the core give the same numbers as the plain formulas.
 
-in_row_blocks must not change a result (elementwise work, so exactly, whatever
-the block size); mean_of_products must equal np.mean(a * b) over any axes;
+in_row_blocks and in_one_new_array must not change a result (elementwise work,
+so exactly, whatever the block size, and without writing into the inputs);
+mean_of_products must equal np.mean(a * b) over any axes;
 normalize, which now scales its own centred array in place, must never write
 into the caller's x.
 """
@@ -9,7 +10,7 @@ into the caller's x.
 import numpy as np
 import pytest
 
-from cs231n_norm.core import in_row_blocks, mean_of_products, normalize
+from cs231n_norm.core import in_one_new_array, in_row_blocks, mean_of_products, normalize
 from cs231n_norm.layers import batchnorm_backward_alt, batchnorm_forward, layernorm_backward, layernorm_forward
 
 
@@ -72,3 +73,28 @@ def test_simplified_paths_match_the_staged_ones_across_block_boundaries(N, D):
         assert np.abs(dx - expected["x"]).max() <= 1e-12 * scale, staged_backward
         np.testing.assert_allclose(dgamma, expected["gamma"], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(dbeta, expected["beta"], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("min_bytes", [0, 1 << 40])  # the in-place path, and the plain fallback
+def test_in_one_new_array_is_exact_and_leaves_its_inputs_alone(dtype, min_bytes):
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(50, 30)).astype(dtype), rng.normal(size=(50, 30)).astype(dtype)
+    scale, shift, slope = (rng.normal(size=30).astype(dtype) for _ in range(3))
+    row = rng.normal(size=(50, 1)).astype(dtype)
+    before = a.copy(), b.copy(), scale.copy(), shift.copy(), slope.copy(), row.copy()
+    expressions = [
+        lambda a, b: scale * (b - (shift + a * slope)),  # the batch-norm dx shape: one new array
+        lambda a, b: scale * (b - shift - a * slope),  # needs two
+        lambda a, b: row * (-(a / 2.0) + b),  # unary minus, division, a per-row factor
+        lambda a, b: (a < b) * 1.5 - a,  # a comparison (bool) in the middle
+        lambda a, b: a * np.float64(2.0),  # a scalar that promotes float32 to float64
+    ]
+    for expression in expressions:
+        expected = expression(a, b)
+        result = in_one_new_array(expression, a, b, min_bytes=min_bytes)
+        assert result.dtype == expected.dtype
+        np.testing.assert_array_equal(result, expected)
+        for array, original in zip((a, b, scale, shift, slope, row), before):
+            np.testing.assert_array_equal(array, original)
+    assert in_one_new_array(lambda a, b: a, a, b, min_bytes=min_bytes) is a  # the value of the expression, as numpy gives it
