@@ -79,7 +79,7 @@ class Config:
 
     shapes: tuple = ((64, 100), (256, 1024), (4096, 1024))
     dtypes: tuple = ("float32", "float64")
-    repeats: int = 21
+    repeats: int = 31
     min_seconds: float = 0.02
     torch_threads: tuple = (1, 2)
     use_torch: bool = True
@@ -353,7 +353,24 @@ def render(config, variants, cache_bytes, torch_saved, loads, started, seconds, 
                 cache_rows.append(row)
     lines += table(cache_header, cache_rows)
     lines += ["", "## Targets", ""] + target_lines(by_key, torch_names)
+    lines += ["", "## Reading the table", "", *NOTES]
     return "\n".join(lines) + "\n"
+
+
+NOTES = [
+    "- The numpy variants run on one thread: the simplified paths make no BLAS calls (their sums are numpy "
+    "reductions and einsum), so the fair comparison is the PyTorch 1-thread column.",
+    "- The staged forward is slower than the simplified one by design: it builds and keeps every "
+    "intermediate array of the graph (the bytes table shows how many), which is what the staged "
+    "backward and the step-through explorer need.",
+    "- At 64 x 100 every variant is bound by the cost of calls (a numpy call costs about a microsecond), "
+    "not by arithmetic: argument checks and Python overhead dominate, and PyTorch's fused kernels win there.",
+    "- A new large array costs page faults when it is first written (glibc serves arrays of 32 MiB and "
+    "more, such as 4096 x 1024 float64, with fresh memory from the kernel every time); every variant pays "
+    "this for the arrays it returns, the staged graph for each of its nodes.",
+    "- PyTorch at 2 threads needs both cores at the same moment: when another process holds one, its "
+    "threads wait for each other, which shows as a large spread and a median that can exceed the 1-thread time.",
+]
 
 
 def target_lines(by_key, torch_names):
