@@ -364,7 +364,8 @@ NOTES = [
     "intermediate array of the graph (the bytes table shows how many), which is what the staged "
     "backward and the step-through explorer need.",
     "- At 64 x 100 every variant is bound by the cost of calls (a numpy call costs about a microsecond), "
-    "not by arithmetic: argument checks and Python overhead dominate, and PyTorch's fused kernels win there.",
+    "not by arithmetic: argument checks and Python overhead dominate the numpy variants, autograd's "
+    "bookkeeping PyTorch's backward.",
     "- A new large array costs page faults when it is first written (glibc serves arrays of 32 MiB and "
     "more, such as 4096 x 1024 float64, with fresh memory from the kernel every time); every variant pays "
     "this for the arrays it returns, the staged graph for each of its nodes.",
