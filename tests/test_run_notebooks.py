@@ -132,3 +132,20 @@ def test_kernel_environment_is_restored():
         config = Path(os.environ["IPYTHONDIR"]) / "profile_default" / "ipython_kernel_config.py"
         assert "nocolor" in config.read_text()
     assert {k: os.environ.get(k) for k in before} == before
+
+
+def test_stream_pieces_are_merged_like_nbval_does():
+    outputs = [
+        new_output("stream", name="stdout", text="Instance norm: 24 means"),
+        new_output("stream", name="stdout", text="\n[[0 0]]\n"),
+        new_output("stream", name="stderr", text="  0%|   | 0/2\r100%|###| 2/2\n"),
+        new_output("display_data", data={"text/plain": "<Figure>"}),
+        new_output("stream", name="stdout", text="after\n"),
+    ]
+    merged = tool.coalesce_streams(outputs)
+    assert [(o.get("name"), o.get("text")) for o in merged] == [
+        ("stdout", "Instance norm: 24 means\n[[0 0]]\n"),
+        ("stderr", "100%|###| 2/2\n"),
+        (None, None),
+        ("stdout", "after\n"),
+    ]

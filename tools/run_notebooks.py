@@ -18,6 +18,7 @@ What it does, per notebook:
   cells tagged ``skip-execution`` are not run and keep no outputs;
 - normalises what would otherwise make diffs noisy: kernelspec/language_info
   metadata without version numbers, no stored widget state, no per-cell timing,
+  consecutive stream outputs merged (as nbval does before comparing),
   no empty code cells, this checkout's absolute path removed from outputs,
   widget model ids replaced by stable ones;
 - writes the notebook only if it executed without unexpected errors.
@@ -31,6 +32,7 @@ import argparse
 import contextlib
 import copy
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -170,6 +172,38 @@ def _strip_root(text, root_prefixes):
     return text
 
 
+_CARRIAGE_RETURN = re.compile(r"^.*\r(?=[^\n])", re.MULTILINE)
+
+
+def coalesce_streams(outputs):
+    """Merge consecutive stream outputs of the same name; apply carriage returns.
+
+    How a kernel splits one cell's printing into messages depends on timing, so
+    without this the same output is stored as one or as several pieces; nbval
+    merges them the same way before comparing. A progress bar redrawn with "\r"
+    keeps only its final state.
+    """
+    merged = []
+    for output in outputs:
+        if (
+            output.get("output_type") == "stream"
+            and merged
+            and merged[-1].get("output_type") == "stream"
+            and merged[-1].get("name") == output.get("name")
+        ):
+            merged[-1]["text"] = _as_text(merged[-1]["text"]) + _as_text(output["text"])
+        else:
+            merged.append(output)
+    for output in merged:
+        if output.get("output_type") == "stream":
+            output["text"] = _CARRIAGE_RETURN.sub("", _as_text(output["text"]))
+    return merged
+
+
+def _as_text(value) -> str:
+    return "".join(value) if isinstance(value, list) else value
+
+
 def normalise(nb, stem: str) -> None:
     """Make the stored form of an executed notebook independent of machine and run."""
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
@@ -181,6 +215,7 @@ def normalise(nb, stem: str) -> None:
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
+        cell.outputs = coalesce_streams(cell.outputs)
         for output in cell.outputs:
             if "text" in output:
                 output["text"] = _strip_root(output["text"], root_prefixes)
