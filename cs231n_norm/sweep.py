@@ -239,7 +239,7 @@ class StackedNets:
 
     # ------------------------------------------------------------------ test mode
 
-    def scores(self, X, fold_batchnorm=True):
+    def scores(self, X, fold_batchnorm=True, block_bytes=1 << 19):
         """Test-mode class scores of all K nets.
 
         Parameters
@@ -252,38 +252,70 @@ class StackedNets:
             ``s = gamma / sqrt(running_var + eps)``, ``W' = W * s`` (column by column)
             and ``b' = (b - running_mean) * s + beta``. One matmul instead of a
             matmul and a normalization; the same numbers up to rounding.
+        block_bytes : int, about how many bytes of activations to process at once
 
         Returns
         -------
         scores : ndarray, shape (K, N, C)
         """
+        layers = self._test_mode_layers(fold_batchnorm)
+        L = self.num_layers
+        W_last, b_last = self.params[f"W{L}"], self.params[f"b{L}"][:, None, :]
+        scores = np.empty((self.K, len(X), W_last.shape[2]), dtype=np.result_type(X, W_last))
+        # A few rows at a time, updated in place: the (K, rows, H) activations then stay in
+        # the CPU cache instead of making a fresh 10 MB array per operation (measured 1.5x).
+        rows = max(1, block_bytes // (self.K * max(W.shape[2] for W, _, _ in layers) * X.itemsize))
+        for start in range(0, len(X), rows):
+            h = X[start:start + rows]
+            for W, b, normalization in layers:
+                a = np.matmul(h, W)
+                a += b
+                if normalization is not None:  # layer norm, or batch norm not folded
+                    a = normalization(a)
+                h = np.maximum(a, 0, out=a) if self.activation == "relu" else np.tanh(a, out=a)
+            np.matmul(h, W_last, out=scores[:, start:start + rows])
+        scores += b_last
+        return scores
+
+    def _test_mode_layers(self, fold_batchnorm):
+        """(W, b, normalization or None) of each hidden layer in test mode (see :meth:`scores`)."""
         p = self.params
-        h = X
+        layers = []
         for i in range(1, self.num_layers):
             W, b = p[f"W{i}"], p[f"b{i}"][:, None, :]
-            gamma, beta = p.get(f"gamma{i}"), p.get(f"beta{i}")
+            normalization = None
+            if self.normalization is not None:
+                gamma, beta = p[f"gamma{i}"][:, None, :], p[f"beta{i}"][:, None, :]
             if self.normalization == "batchnorm":
                 stats = self.running[i - 1]
                 if "running_mean" not in stats:
                     raise ValueError("batch norm has no running statistics yet: train the nets first")
-                scale = gamma[:, None, :] / np.sqrt(stats["running_var"] + BN_EPS)
+                scale = gamma / np.sqrt(stats["running_var"] + BN_EPS)
                 if fold_batchnorm:
-                    a = np.matmul(h, W * scale) + ((b - stats["running_mean"]) * scale + beta[:, None, :])
+                    W, b = W * scale, (b - stats["running_mean"]) * scale + beta
                 else:
-                    a = (np.matmul(h, W) + b - stats["running_mean"]) * scale + beta[:, None, :]
-            else:
-                a = np.matmul(h, W) + b
-                if self.normalization == "layernorm":
-                    a = normalize(a, (2,), BN_EPS)[0] * gamma[:, None, :] + beta[:, None, :]
-            h = np.maximum(a, 0) if self.activation == "relu" else np.tanh(a)
-        L = self.num_layers
-        return np.matmul(h, p[f"W{L}"]) + p[f"b{L}"][:, None, :]
+                    def normalization(a, mean=stats["running_mean"], scale=scale, beta=beta):
+                        a -= mean
+                        a *= scale
+                        a += beta
+                        return a
+            elif self.normalization == "layernorm":
+                def normalization(a, gamma=gamma, beta=beta):
+                    x_hat = normalize(a, (2,), BN_EPS)[0]  # a new array: scaled in place
+                    x_hat *= gamma
+                    x_hat += beta
+                    return x_hat
+            layers.append((W, b, normalization))
+        return layers
+
+    def correct(self, X, y):
+        """Which rows of X each net classifies as y, shape (K, N); non-finite scores count as wrong."""
+        scores = self.scores(X)
+        return (scores.argmax(axis=2) == y) & np.isfinite(scores).all(axis=2)
 
     def accuracy(self, X, y):
-        """Accuracy of each net on (X, y), shape (K,); non-finite scores count as wrong."""
-        scores = self.scores(X)
-        correct = (scores.argmax(axis=2) == y) & np.isfinite(scores).all(axis=2)
-        return correct.mean(axis=1)
+        """Accuracy of each net on (X, y), shape (K,)."""
+        return self.correct(X, y).mean(axis=1)
 
 
 def _as_list(name, values, kind):
@@ -356,7 +388,9 @@ def train_sweep(data, *, hidden_dims, normalization, weight_scales, num_epochs, 
     for seed in seeds:
         train_subset = evaluation_subset(len(X_train), num_train_samples, seed, "num_train_samples")
         val_subset = evaluation_subset(len(X_val), num_val_samples, seed, "num_val_samples")
-        eval_sets[seed] = (X_train[train_subset], y_train[train_subset], X_val[val_subset], y_val[val_subset])
+        # train and validation examples in one array: one test-mode pass per check
+        eval_sets[seed] = (np.concatenate([X_train[train_subset], X_val[val_subset]]),
+                           np.concatenate([y_train[train_subset], y_val[val_subset]]), len(train_subset))
     settings = {"rule": rule, "learning_rate": learning_rate, "lr_decay": lr_decay, "X_train": X_train,
                 "y_train": y_train, "schedules": schedules, "eval_sets": eval_sets,
                 "same_eval_sets": (num_train_samples is None or num_train_samples >= len(X_train))
@@ -420,9 +454,10 @@ def _train_group(nets, net_seeds, *, rule, learning_rate, lr_decay, X_train, y_t
                     val_acc.append(np.empty(stack.K))
                     for seed in seeds[:1] if same_eval_sets else seeds:
                         nets_of_seed = slice(None) if same_eval_sets else net_seeds == seed
-                        X_tr, y_tr, X_v, y_v = eval_sets[seed]
-                        train_acc[-1][nets_of_seed] = stack.accuracy(X_tr, y_tr)[nets_of_seed]
-                        val_acc[-1][nets_of_seed] = stack.accuracy(X_v, y_v)[nets_of_seed]
+                        X_eval, y_eval, num_train = eval_sets[seed]
+                        correct = stack.correct(X_eval, y_eval)[nets_of_seed]
+                        train_acc[-1][nets_of_seed] = correct[:, :num_train].mean(axis=1)
+                        val_acc[-1][nets_of_seed] = correct[:, num_train:].mean(axis=1)
                 t += 1
                 bar.update(1)
             config["learning_rate"] *= lr_decay
