@@ -75,11 +75,16 @@ def trained_stack(digits, request):
 
 
 @pytest.mark.parametrize("trained_stack", ["batchnorm", "layernorm", None], indirect=True)
-def test_batched_test_mode_equals_each_nets_own_forward(trained_stack, digits):
+def test_batched_test_mode_equals_each_nets_own_forward(trained_stack, digits, unmodified):
     X = digits["X_val"]
-    folded = trained_stack.scores(X, fold_batchnorm=True)
-    unfolded = trained_stack.scores(X, fold_batchnorm=False)
+    with unmodified(X, trained_stack.theta, trained_stack.running):
+        folded = trained_stack.scores(X, fold_batchnorm=True)
+        unfolded = trained_stack.scores(X, fold_batchnorm=False)
     np.testing.assert_allclose(folded, unfolded, rtol=1e-11, atol=1e-12)
+    for block_bytes in (1, 1000):  # a block of one row; a few rows (the last block shorter)
+        np.testing.assert_allclose(trained_stack.scores(X, block_bytes=block_bytes), folded, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(trained_stack.scores(X, fold_batchnorm=False, block_bytes=block_bytes), unfolded,
+                                   rtol=1e-12, atol=1e-13)
     for k in range(trained_stack.K):
         np.testing.assert_allclose(folded[k], trained_stack.net(k).loss(X), rtol=1e-11, atol=1e-12)
     accuracy = trained_stack.accuracy(X, digits["y_val"])
