@@ -6,27 +6,12 @@
 Every cell carries slide metadata; the prose, equations and calls live here so the
 notebook can be regenerated after a change.
 """
-from pathlib import Path
+from nbbuild import NOTEBOOKS, code, md, save
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-ROOT = Path(__file__).resolve().parent.parent
-PATH = ROOT / "notebooks" / "01_batchnorm_forward.ipynb"
+PATH = NOTEBOOKS / "01_batchnorm_forward.ipynb"
 
 NAV = ("[← 00 Index](00_index.ipynb) | [Index](00_index.ipynb) | "
        "[02 Staged backward →](02_staged_backward.ipynb)")
-
-
-def md(source, slide="-"):
-    return new_markdown_cell(source.strip("\n"), metadata={"slideshow": {"slide_type": slide}})
-
-
-def code(source, slide="-", tags=()):
-    metadata = {"slideshow": {"slide_type": slide}}
-    if tags:
-        metadata["tags"] = list(tags)
-    return new_code_cell(source.strip("\n"), metadata=metadata)
 
 
 cells = [
@@ -435,11 +420,5 @@ The identity: $y = x$ (checked above). So BN never removes expressive power; the
     md(NAV, "skip"),
 ]
 
-nb = new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-nb.metadata["language_info"] = {"name": "python"}
-
 if __name__ == "__main__":
-    nbformat.validate(nb)
-    PATH.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
-    print(f"wrote {PATH.relative_to(ROOT)} ({len(cells)} cells); now run: python tools/run_notebooks.py 01")
+    save(PATH, cells)

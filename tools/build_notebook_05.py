@@ -7,27 +7,12 @@ Every cell carries slide metadata; the prose, equations and calls live here so t
 notebook can be regenerated after a change. Only the widget cell is tagged
 nbval-ignore-output; every other output is compared.
 """
-from pathlib import Path
+from nbbuild import NOTEBOOKS, code, md, save
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-ROOT = Path(__file__).resolve().parent.parent
-PATH = ROOT / "notebooks" / "05_weight_init.ipynb"
+PATH = NOTEBOOKS / "05_weight_init.ipynb"
 
 NAV = ("[← 04 Layer norm and the family](04_layernorm_and_family.ipynb) | [Index](00_index.ipynb) | "
        "[06 Batch size →](06_batch_size.ipynb)")
-
-
-def md(source, slide="-"):
-    return new_markdown_cell(source.strip("\n"), metadata={"slideshow": {"slide_type": slide}})
-
-
-def code(source, slide="-", tags=()):
-    metadata = {"slideshow": {"slide_type": slide}}
-    if tags:
-        metadata["tags"] = list(tags)
-    return new_code_cell(source.strip("\n"), metadata=metadata)
 
 
 cells = [
@@ -286,11 +271,5 @@ with near-certainty and costs a huge loss, while many examples are still classif
     md(NAV, "skip"),
 ]
 
-nb = new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-nb.metadata["language_info"] = {"name": "python"}
-
 if __name__ == "__main__":
-    nbformat.validate(nb)
-    PATH.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
-    print(f"wrote {PATH.relative_to(ROOT)} ({len(cells)} cells); now run: python tools/run_notebooks.py 05")
+    save(PATH, cells)

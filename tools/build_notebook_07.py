@@ -9,26 +9,11 @@ notebook runs green under nbval. tests/test_notebook_07_solutions.py fills the
 exercise cells (marked with ``metadata.exercise``) with solutions and runs the
 notebook to prove every check then passes (check cells carry ``metadata.selfcheck``).
 """
-from pathlib import Path
+from nbbuild import NOTEBOOKS, code, md, save
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-ROOT = Path(__file__).resolve().parent.parent
-PATH = ROOT / "notebooks" / "07_exercises.ipynb"
+PATH = NOTEBOOKS / "07_exercises.ipynb"
 
 NAV = "[← 06 Batch size](06_batch_size.ipynb) | [Index](00_index.ipynb)"
-
-
-def md(source, slide="-"):
-    return new_markdown_cell(source.strip("\n"), metadata={"slideshow": {"slide_type": slide}})
-
-
-def code(source, slide="-", tags=(), **extra):
-    metadata = {"slideshow": {"slide_type": slide}, **extra}
-    if tags:
-        metadata["tags"] = list(tags)
-    return new_code_cell(source.strip("\n"), metadata=metadata)
 
 
 def exercise(name, source):
@@ -352,11 +337,5 @@ the self-check runs.
     md(NAV, "skip"),
 ]
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"},
-})
-
 if __name__ == "__main__":
-    nbformat.write(nb, PATH)
-    print(f"wrote {PATH.relative_to(ROOT)}")
+    save(PATH, cells)
