@@ -347,8 +347,9 @@ def train_sweep(data, *, hidden_dims, normalization, weight_scales, num_epochs, 
         FullyConnectedNet and train
     workers : int or None, threads that train groups of the nets in parallel
         (None: one per CPU core); the numbers do not depend on it. Default 1:
-        on the shared 2-core machine this was measured on, a second thread
-        gained nothing (see benchmarks/results_training.md)
+        a second thread helps only when a second core is free (on the shared
+        2-core machine: 5.9 s instead of 7.2 s for the weight-init experiment at
+        load ~1, but slower at load 3-4; see benchmarks/results_training.md)
 
     Returns
     -------
@@ -401,9 +402,9 @@ def train_sweep(data, *, hidden_dims, normalization, weight_scales, num_epochs, 
     # One BLAS thread: the products here are small (a batch of 50 by 100 per net),
     # too small for a second BLAS thread to pay for its start-up, and on a busy machine
     # OpenBLAS's waiting threads made the sweep several times slower (measured: 69 s vs 14 s).
-    # The cores are used instead by training groups of nets in parallel threads (numpy
-    # releases the GIL while it computes); the groups share nothing, so the numbers
-    # are the same with any number of workers.
+    # With workers > 1, the cores are used instead by training groups of nets in parallel
+    # threads (numpy releases the GIL while it computes); the groups share nothing, so
+    # the numbers are the same with any number of workers.
     with threadpool_limits(1, user_api="blas"), bar:
         if len(groups) == 1:
             results = [_train_group([nets[k] for k in groups[0]], net_seeds[groups[0]], bar=bar, **settings)]
