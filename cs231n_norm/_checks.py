@@ -84,6 +84,21 @@ def finite_input(name, array, statistic=None):
         )
 
 
+def axes_for(name, axes, ndim):
+    """`axes` as a tuple of distinct axes in 0..ndim-1 (a single int is accepted)."""
+    if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
+        axes = (int(axes),)
+    valid = (
+        isinstance(axes, tuple)
+        and len(axes) > 0
+        and len(set(axes)) == len(axes)
+        and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) and 0 <= a < ndim for a in axes)
+    )
+    if not valid:
+        raise ValueError(f"{name} must be a tuple of distinct axes in 0..{ndim - 1} (x has {ndim} dimensions), got {describe(axes)}")
+    return axes
+
+
 def positive_number(name, value):
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {describe(value)}")

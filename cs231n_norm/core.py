@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _checks as check
+
 
 @dataclass
 class NormCache:
@@ -79,6 +81,9 @@ def normalize(x, axes, eps, center=True):
     var : ndarray, size 1 along `axes` (the biased variance; mean of x^2 when not centering)
     inv_std : ndarray, size 1 along `axes`
     """
+    x = check.float_array("x", x)
+    axes = check.axes_for("axes", axes, x.ndim)
+    eps = check.positive_number("eps", eps)
     if center:
         # Accumulate in float64: numpy sums along axis 0 row after row, and in float32
         # 4096 values near 1e4 lose a quarter of a standard deviation that way.
@@ -111,6 +116,12 @@ def normalize_backward(dx_hat, x_hat, inv_std, axes, center=True):
     -------
     dx : ndarray, shape of x
     """
+    x_hat = check.float_array("x_hat", x_hat)
+    dx_hat = check.float_array("dx_hat", dx_hat)
+    check.same_shape("dx_hat", dx_hat, x_hat.shape)
+    axes = check.axes_for("axes", axes, x_hat.ndim)
+    inv_std = check.float_array("inv_std", inv_std)
+    check.same_shape("inv_std", inv_std, [1 if a in axes else n for a, n in enumerate(x_hat.shape)])
     return closed_form_backward(dx_hat, x_hat, inv_std, axes, center)
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _checks as check
+
 
 def sum_to_shape(grad, shape):
     """Sum `grad` over the axes that broadcasting stretched to reach `grad.shape`.
@@ -184,6 +186,8 @@ class Graph:
         node that consumed its value has already passed its gradient back, so the
         node's upstream gradient is complete.
         """
+        if np.shape(dout) != self.output.shape:
+            raise ValueError(f"dout must have shape {self.output.shape} (the graph's output), got shape {np.shape(dout)}")
         grads = {self.output.name: dout}
         for node in reversed(self.nodes):
             if node.is_input:
@@ -231,6 +235,13 @@ def normalization_graph(x, gamma, beta, eps, axis):
     Graph with nodes x, gamma, beta, mu, xmu, sq, var, std, inv_std, x_hat,
     scaled, out (in this order).
     """
+    x = check.float_array("x", x, ndim=2)
+    gamma, beta = check.float_array("gamma", gamma), check.float_array("beta", beta)
+    check.same_shape("gamma", gamma, (x.shape[1],))
+    check.same_shape("beta", beta, (x.shape[1],))
+    eps = check.positive_number("eps", eps)
+    if axis not in (0, 1) or isinstance(axis, bool):
+        raise ValueError(f"axis must be 0 (batch norm) or 1 (layer norm), got {check.describe(axis)}")
     k = "i" if axis == 0 else "j"  # the index the statistics sum over
     count = "N" if axis == 0 else "D"
     g = Graph()
@@ -276,6 +287,8 @@ def check_step(step, h=1e-6):
     """
     from .gradcheck import eval_numerical_gradient_array, rel_error
 
+    if not isinstance(step, BackwardStep):
+        raise TypeError(f"step must be a BackwardStep (from explore_backward), got {check.describe(step)}")
     node = step.node
     # copies, so the numerical perturbation cannot disturb the graph's stored values
     inputs = [np.array(v, dtype=np.float64) for v in step.input_values]
