@@ -1,0 +1,48 @@
+"""Helpers for the browser tests (importable: ``from browser_helpers import ...``)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+WATCH_SCRIPT = """(img) => {
+    window.__plot = {changedAt: null, actionAt: null};
+    new MutationObserver((mutations, observer) => {
+        window.__plot.changedAt = performance.now();
+        observer.disconnect();
+    }).observe(img, {attributes: true, attributeFilter: ['src']});
+}"""
+
+
+def act_and_wait_for_plot(page, image, action, *, timeout=60.0, settle=0.8):
+    """Run `action()`, wait until `image`'s src changes and then stays the same for `settle` s.
+
+    Returns
+    -------
+    float : milliseconds from the action to the first change of the picture
+    (measured in the page with performance.now()).
+    """
+    image.evaluate(WATCH_SCRIPT)
+    page.evaluate("() => { window.__plot.actionAt = performance.now(); }")
+    action()
+    page.wait_for_function("() => window.__plot.changedAt !== null", timeout=timeout * 1000)
+    response_ms = page.evaluate("() => window.__plot.changedAt - window.__plot.actionAt")
+    wait_until_settled(image, settle=settle, timeout=timeout)
+    return float(response_ms)
+
+
+def wait_until_settled(image, *, settle=0.8, timeout=60.0):
+    """Wait until `image` has a src that stays unchanged for `settle` seconds."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        src = image.get_attribute("src")
+        if src != last:
+            last, since = src, time.monotonic()
+        elif src and time.monotonic() - since >= settle:
+            return src
+        time.sleep(0.1)
+    raise TimeoutError(f"picture did not settle within {timeout} s")
+
+
