@@ -11,7 +11,7 @@ any dx that sums to zero per feature passes. Use a random upstream gradient.
 
 import numpy as np
 
-from ._checks import float_array, positive_number
+from ._checks import describe, float_array, positive_number
 
 
 def rel_error(x, y):
@@ -85,19 +85,26 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     f : callable, ndarray -> ndarray of df's shape
     x : ndarray, any shape, float
     df : ndarray, shape of f(x): the upstream gradient
-    h : float, the step
+    h : float, the step; or an array of x's shape, one step per entry (for a
+        function that bends on a different scale at each entry)
 
     Returns
     -------
     grad : ndarray, same shape as x. Neither `x` nor `df` is left modified.
     """
     df = float_array("df", df)
-    h = positive_number("h", h)
     x, snapshot = _perturbable(x)
+    if np.ndim(h) == 0:
+        steps = np.full(x.shape, positive_number("h", h))
+    else:
+        steps = float_array("h", h)
+        if steps.shape != x.shape or not (np.isfinite(steps).all() and (steps > 0).all()):
+            raise ValueError(f"h must be a positive number or an array of positive steps of x's shape {x.shape}, got {describe(steps)}")
     grad = np.zeros_like(x)
     try:
         for index in np.ndindex(x.shape):
             original = x[index]
+            h = steps[index]
             x[index] = original + h
             f_plus = np.array(f(x), dtype=np.float64)  # copy: f may return a view of x
             x[index] = original - h

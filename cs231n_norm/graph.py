@@ -88,6 +88,9 @@ class SqrtPlusEps:
     def backward(self, upstream, inputs, value):
         return (upstream / (2 * value),)
 
+    def check_step_size(self, h, a):
+        return h * (np.abs(a) + self.eps)  # sqrt(a + eps) bends on the scale of a + eps
+
 
 class Reciprocal:
     def forward(self, a):
@@ -95,6 +98,9 @@ class Reciprocal:
 
     def backward(self, upstream, inputs, value):
         return (-upstream * value**2,)  # d(1/a)/da = -1/a^2 = -value^2
+
+    def check_step_size(self, h, a):
+        return h * np.abs(a)  # 1/a bends on the scale of a
 
 
 class Multiply:
@@ -284,6 +290,12 @@ def check_step(step, h=1e-6):
     The node is treated as a function of its inputs; its analytic downstream
     gradients are compared with centred differences of
     ``sum(node.forward(inputs) * upstream)``. Use float64 values.
+
+    Steps: the nodes that are linear or quadratic in each input (all but two) have
+    no truncation error in a centred difference, so they take a large step,
+    1e-3 * (1 + |entry|); the two curved ones, sqrt(var + eps) and 1/std, take
+    `h` times each entry's own scale, since a variance can be 1e-8 in one feature
+    and 10 in the next.
     """
     from .gradcheck import eval_numerical_gradient_array, rel_error
 
@@ -299,7 +311,14 @@ def check_step(step, h=1e-6):
             args[position] = value
             return node.op.forward(*args)
 
-        numeric = eval_numerical_gradient_array(f, inputs[position], step.upstream, h=h)
+        step_size = getattr(node.op, "check_step_size", None)
+        if step_size is None:
+            # Linear or quadratic in this input: the centred difference is exact for any
+            # step, so take a large one, against which rounding is negligible.
+            steps = 1e-3 * (1 + np.abs(inputs[position]))
+        else:
+            steps = step_size(h, inputs[position])
+        numeric = eval_numerical_gradient_array(f, inputs[position], step.upstream, h=steps)
         errors[name] = rel_error(step.downstream[name], numeric)
     return errors
 
