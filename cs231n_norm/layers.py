@@ -11,7 +11,14 @@ running statistics in ``bn_param``.
 import numpy as np
 
 from . import _checks as check
-from .core import NormCache, in_one_new_array, in_row_blocks, normalize, normalize_backward
+from .core import (
+    NormCache,
+    column_sums,
+    in_row_blocks,
+    normalize,
+    normalize_backward,
+    parallel_elementwise,
+)
 from .graph import normalization_graph
 
 # ------------------------------------------------------------------ helpers
@@ -246,10 +253,10 @@ def batchnorm_backward_alt(dout, cache):
     if cache.mode == "test":
         return _test_mode_backward(dout, cache)
     x_hat, N = cache.x_hat, dout.shape[0]
-    dbeta = dout.sum(axis=0)
-    dgamma = np.einsum("ij,ij->j", dout, x_hat)  # column dot products, no array dout * x_hat
+    # Both sums in one call; on large arrays each thread sums its own rows (core.column_sums).
+    dbeta, dgamma = column_sums(dout, x_hat)
     scale, mean_dout, mean_dout_x_hat = cache.gamma * cache.inv_std[0], dbeta / N, dgamma / N
-    dx = in_one_new_array(lambda dout, x_hat: scale * (dout - (mean_dout + x_hat * mean_dout_x_hat)), dout, x_hat)
+    dx = parallel_elementwise(lambda dout, x_hat: scale * (dout - (mean_dout + x_hat * mean_dout_x_hat)), dout, x_hat)
     return dx, dgamma, dbeta
 
 
@@ -329,14 +336,13 @@ def layernorm_backward(dout, cache):
     cache = _cache_of(cache, "layernorm", "layernorm_backward")
     dout = _upstream(dout, cache)
     x_hat, gamma, D = cache.x_hat, cache.gamma, dout.shape[1]
-    dbeta = dout.sum(axis=0)
-    dgamma = np.einsum("ij,ij->j", dout, x_hat)
+    dbeta, dgamma = column_sums(dout, x_hat)
     # Row means of gamma * dout and of gamma * dout * x_hat, shape (N, 1); einsum forms no product array.
     mean_g = np.einsum("ij,j->i", dout, gamma)[:, None] / D
     mean_g_x_hat = np.einsum("ij,j,ij->i", dout, gamma, x_hat)[:, None] / D
-    dx = in_row_blocks(
+    dx = parallel_elementwise(
         lambda dout, x_hat, inv_std, mean_g, mean_g_x_hat: inv_std * (gamma * dout - mean_g - x_hat * mean_g_x_hat),
-        dout, x_hat, cache.inv_std, mean_g, mean_g_x_hat,
+        dout, x_hat, cache.inv_std, mean_g, mean_g_x_hat, evaluate=in_row_blocks,
     )
     return dx, dgamma, dbeta
 

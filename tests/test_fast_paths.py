@@ -4,13 +4,29 @@ in_row_blocks and in_one_new_array must not change a result (elementwise work,
 so exactly, whatever the block size, and without writing into the inputs);
 mean_of_products must equal np.mean(a * b) over any axes;
 normalize, which now scales its own centred array in place, must never write
-into the caller's x.
+into the caller's x. The threaded helpers (parallel_row_blocks,
+parallel_elementwise, column_sums) must give the same numbers at every thread
+count: exactly for elementwise work, up to the order of partial sums for sums.
 """
+
+import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from cs231n_norm.core import in_one_new_array, in_row_blocks, mean_of_products, normalize
+from cs231n_norm import core
+from cs231n_norm.core import (
+    column_sums,
+    in_one_new_array,
+    in_row_blocks,
+    mean_of_products,
+    normalize,
+    parallel_elementwise,
+    parallel_row_blocks,
+)
 from cs231n_norm.layers import batchnorm_backward_alt, batchnorm_forward, layernorm_backward, layernorm_forward
 
 
@@ -98,3 +114,126 @@ def test_in_one_new_array_is_exact_and_leaves_its_inputs_alone(dtype, min_bytes)
         for array, original in zip((a, b, scale, shift, slope, row), before):
             np.testing.assert_array_equal(array, original)
     assert in_one_new_array(lambda a, b: a, a, b, min_bytes=min_bytes) is a  # the value of the expression, as numpy gives it
+
+
+# ------------------------------------------------------------------ rows in threads
+# On large arrays the simplified backward passes split their rows among threads
+# (core.parallel_row_blocks). Here the size threshold is set to 0 so that small
+# arrays take the threaded path too, at several thread counts.
+
+
+@pytest.fixture
+def threads_on_small_arrays(monkeypatch):
+    """Make every array 'large enough' for threads; yields a setter for the thread count."""
+    monkeypatch.setattr(core, "PARALLEL_MIN_BYTES", 0)
+    return lambda count: monkeypatch.setattr(core, "THREADS", count)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 4, 50])  # 50 > rows: at most one row per piece
+def test_parallel_row_blocks_covers_every_row_once_in_order(threads):
+    rows = np.arange(37 * 2).reshape(37, 2)
+    pieces = parallel_row_blocks(lambda block: block.copy(), rows, threads=threads, min_bytes=0)
+    assert len(pieces) == min(threads, 37)
+    np.testing.assert_array_equal(np.concatenate(pieces), rows)
+
+
+def test_parallel_row_blocks_runs_once_on_the_whole_arrays_below_the_threshold():
+    a = np.ones((8, 3))
+    pieces = parallel_row_blocks(lambda block: block, a, threads=4, min_bytes=a.nbytes + 1)
+    assert len(pieces) == 1 and pieces[0] is a
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2, 3, 4])
+@pytest.mark.parametrize("evaluate", [in_one_new_array, in_row_blocks])
+def test_parallel_elementwise_is_exact_and_leaves_its_inputs_alone(dtype, threads, evaluate):
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(41, 30)).astype(dtype), rng.normal(size=(41, 30)).astype(dtype)
+    row = rng.normal(size=(41, 1)).astype(dtype)
+    scale, shift = rng.normal(size=30).astype(dtype), rng.normal(size=30).astype(dtype)
+    before = a.copy(), b.copy(), row.copy()
+    for expression, arrays in (
+        (lambda a, b: scale * (b - (shift + a * scale)), (a, b)),  # the batch-norm dx: one new array
+        (lambda a, b, row: row * (scale * b - shift - a * row), (a, b, row)),  # the layer-norm dx: needs two
+    ):
+        expected = expression(*arrays)
+        result = parallel_elementwise(expression, *arrays, evaluate=evaluate, threads=threads, min_bytes=0)
+        assert result.dtype == expected.dtype and result.shape == expected.shape
+        np.testing.assert_array_equal(result, expected)
+        for array, original in zip((a, b, row), before):
+            np.testing.assert_array_equal(array, original)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 4])
+def test_column_sums_are_the_sums_up_to_rounding(threads):
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(53, 7)), rng.normal(size=(53, 7))
+    sums, sums_of_products = column_sums(a, b, threads=threads, min_bytes=0)
+    np.testing.assert_allclose(sums, a.sum(axis=0), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(sums_of_products, (a * b).sum(axis=0), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_in_one_new_array_and_in_row_blocks_write_into_out(dtype):
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(20, 9)).astype(dtype), rng.normal(size=(20, 9)).astype(dtype)
+    scale = rng.normal(size=9).astype(dtype)
+    for expression in (lambda a, b: scale * (b - a * scale), lambda a, b: scale * b - a * scale, lambda a, b: a):
+        expected = expression(a, b)
+        for evaluate, options in ((in_one_new_array, {}), (in_row_blocks, {"block_bytes": 100})):
+            out = np.full_like(a, np.nan)
+            assert evaluate(expression, a, b, out=out, **options) is out
+            np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threaded_backward_passes_match_staged_and_single_thread(threads_on_small_arrays, threads):
+    rng = np.random.default_rng(8)
+    N, D = 45, 30
+    x = rng.normal(rng.uniform(-4, 4, D), rng.uniform(0.5, 4, D), size=(N, D))
+    gamma, beta, dout = rng.normal(1, 0.5, D), rng.normal(0, 0.5, D), rng.normal(size=(N, D))
+    dout_before = dout.copy()
+    for forward, param, fast_backward in (
+        (batchnorm_forward, {"mode": "train"}, batchnorm_backward_alt),
+        (layernorm_forward, {}, layernorm_backward),
+    ):
+        _, staged = forward(x, gamma, beta, dict(param, keep_graph=True))
+        _, fast = forward(x, gamma, beta, dict(param, keep_graph=False))
+        expected = staged.graph.backward(dout)
+        threads_on_small_arrays(1)
+        single = fast_backward(dout, fast)
+        threads_on_small_arrays(threads)
+        threaded = fast_backward(dout, fast)
+        for name, got, one_thread in zip(("x", "gamma", "beta"), threaded, single):
+            scale = np.abs(expected[name]).max()
+            assert np.abs(got - expected[name]).max() <= 1e-12 * scale, (fast_backward.__name__, name)
+            # Only the order of the partial sums differs between thread counts.
+            assert np.abs(got - one_thread).max() <= 1e-14 * scale, (fast_backward.__name__, name)
+        np.testing.assert_array_equal(dout, dout_before)
+
+
+def test_the_thread_count_can_be_set_by_environment_variable():
+    code = "import cs231n_norm.core as core; print(core.THREADS)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=dict(os.environ, CS231N_NORM_THREADS="3"), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "3"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_a_forked_child_gets_its_own_thread_pool():
+    # The parent's pool threads do not exist in a forked child: using the parent's
+    # pool there would wait forever. The child must start a pool of its own.
+    a = np.arange(40.0).reshape(20, 2)
+    parallel_row_blocks(lambda block: block.sum(), a, threads=2, min_bytes=0)  # the parent's pool now exists
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the threaded call works (and within 20 s)
+        signal.alarm(20)
+        try:
+            pieces = parallel_row_blocks(lambda block: block.sum(), a, threads=2, min_bytes=0)
+            os._exit(0 if sum(pieces) == a.sum() else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
