@@ -297,7 +297,11 @@ helper threads). Default min(cpu_count, 4); the environment variable CS231N_NORM
 overrides it at import, and tests set this constant."""
 
 PARALLEL_MIN_BYTES = 1 << 22
-"""Arrays smaller than this (4 MiB: 512 x 1024 float64) are processed on the calling thread."""
+"""Arrays smaller than this (4 MiB: 512 x 1024 float64) are processed whole, on the calling thread."""
+
+ROW_PIECES = 4
+"""Larger arrays are cut into this many row ranges, at every thread count (so that sums
+of per-range partial sums do not depend on it); hence at most this many threads work."""
 
 _pools = {}  # number of helper threads -> its persistent ThreadPoolExecutor
 _pools_lock = threading.Lock()
@@ -321,27 +325,22 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pools_after_fork)
 
 
-def _thread_count(first, threads, min_bytes):
-    """How many threads to use on arrays whose first is `first` (1: the calling thread only)."""
-    threads = THREADS if threads is None else threads
-    min_bytes = PARALLEL_MIN_BYTES if min_bytes is None else min_bytes
-    return 1 if first.nbytes < min_bytes else max(1, min(threads, len(first)))
-
-
 def parallel_row_blocks(work, *arrays, threads=None, min_bytes=None):
     """Call ``work(*row_block_of_each_array)`` on consecutive row ranges, in threads.
 
-    The rows are split into `threads` ranges of (nearly) equal size, worked on by
-    the calling thread and `threads - 1` helper threads of a persistent pool; the
-    results come back in row order, so whatever is done with them (partial sums
-    added, say) is deterministic for a given thread count. Below `min_bytes` (first array) or with one thread,
-    `work` runs once, on the whole arrays, on the calling thread.
+    Above `min_bytes` (first array), the rows are split into :data:`ROW_PIECES`
+    ranges of (nearly) equal size, whatever the number of threads; the calling
+    thread and up to ``threads - 1`` helper threads of a persistent pool each take
+    the next range nobody has taken yet. The results come back in row order, so
+    whatever is done with them (partial sums added, say) gives the same numbers,
+    bit for bit, at every thread count. Below `min_bytes` (or with one row), `work`
+    runs once, on the whole arrays, on the calling thread.
 
     Parameters
     ----------
     work : callable taking one row block of each array; it must treat rows independently
     arrays : ndarrays with the same number of rows (a result array among them is fine:
-        each thread writes only its own rows)
+        each call writes only its own rows)
     threads : int, default :data:`THREADS`
     min_bytes : int, default :data:`PARALLEL_MIN_BYTES`
 
@@ -349,20 +348,23 @@ def parallel_row_blocks(work, *arrays, threads=None, min_bytes=None):
     -------
     list of the results of `work`, one per row range, top to bottom
     """
-    threads = _thread_count(arrays[0], threads, min_bytes)
-    if threads == 1:
-        return [work(*arrays)]
+    min_bytes = PARALLEL_MIN_BYTES if min_bytes is None else min_bytes
     rows = len(arrays[0])
-    bounds = [rows * k // threads for k in range(threads + 1)]
+    if arrays[0].nbytes < min_bytes or rows < 2:
+        return [work(*arrays)]
+    pieces = min(ROW_PIECES, rows)
+    bounds = [rows * k // pieces for k in range(pieces + 1)]
     blocks = [[a[start:stop] for a in arrays] for start, stop in zip(bounds[:-1], bounds[1:])]
-    # The calling thread works too, and each participant takes the next block that
-    # nobody has taken yet: when another process holds a core (and with it one of
-    # our helpers), the calling thread does that block as well instead of waiting.
-    results = [None] * threads
-    untaken = iter(range(threads))  # next() on a range iterator is atomic under the GIL
+    results = [None] * pieces
+    untaken = iter(range(pieces))  # next() on a range iterator is atomic under the GIL
+
     def take_blocks():
         for k in untaken:
             results[k] = work(*blocks[k])
+
+    # The calling thread works too. When another process holds a core (and with
+    # it one of our helpers), the calling thread takes that helper's blocks as well.
+    threads = max(1, min(THREADS if threads is None else threads, pieces))
     helpers = [_thread_pool(threads - 1).submit(take_blocks) for _ in range(threads - 1)]
     take_blocks()
     for helper in helpers:
@@ -383,7 +385,7 @@ def parallel_elementwise(expression, *arrays, evaluate=in_one_new_array, threads
     -------
     ndarray, the value of the expression
     """
-    if _thread_count(arrays[0], threads, min_bytes) == 1:
+    if arrays[0].nbytes < (PARALLEL_MIN_BYTES if min_bytes is None else min_bytes) or len(arrays[0]) < 2:
         return evaluate(expression, *arrays)
     first_row = expression(*(a[:1] for a in arrays))  # the result's dtype and row shape
     result = np.empty((len(arrays[0]),) + first_row.shape[1:], dtype=first_row.dtype)
@@ -398,9 +400,9 @@ def column_sums(a, b, threads=None, min_bytes=None):
     """``(a.sum(axis=0), (a * b).sum(axis=0))`` for 2-D arrays, without the array ``a * b``.
 
     The affine gradients of a normalization layer: dbeta and dgamma for a = dout,
-    b = x_hat. Above the size threshold, each thread sums its own rows and the
-    partial sums are added in row order (so the rounding, not the value, depends
-    on the thread count).
+    b = x_hat. Above the size threshold, the rows are summed in :data:`ROW_PIECES`
+    ranges (in threads) and the partial sums added in row order: the same numbers
+    at every thread count, rounded a little differently from one whole-array sum.
     """
     parts = parallel_row_blocks(
         lambda a, b: (a.sum(axis=0), np.einsum("ij,ij->j", a, b)), a, b, threads=threads, min_bytes=min_bytes

@@ -6,7 +6,7 @@ mean_of_products must equal np.mean(a * b) over any axes;
 normalize, which now scales its own centred array in place, must never write
 into the caller's x. The threaded helpers (parallel_row_blocks,
 parallel_elementwise, column_sums) must give the same numbers at every thread
-count: exactly for elementwise work, up to the order of partial sums for sums.
+count, bit for bit (the rows are cut into the same pieces at every thread count).
 """
 
 import os
@@ -129,12 +129,13 @@ def threads_on_small_arrays(monkeypatch):
     return lambda count: monkeypatch.setattr(core, "THREADS", count)
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3, 4, 50])  # 50 > rows: at most one row per piece
-def test_parallel_row_blocks_covers_every_row_once_in_order(threads):
-    rows = np.arange(37 * 2).reshape(37, 2)
-    pieces = parallel_row_blocks(lambda block: block.copy(), rows, threads=threads, min_bytes=0)
-    assert len(pieces) == min(threads, 37)
-    np.testing.assert_array_equal(np.concatenate(pieces), rows)
+@pytest.mark.parametrize("rows", [2, 3, 37])  # fewer rows than pieces, too
+@pytest.mark.parametrize("threads", [1, 2, 3, 4, 50])
+def test_parallel_row_blocks_covers_every_row_once_in_order(threads, rows):
+    array = np.arange(rows * 2).reshape(rows, 2)
+    pieces = parallel_row_blocks(lambda block: block.copy(), array, threads=threads, min_bytes=0)
+    assert len(pieces) == min(core.ROW_PIECES, rows)  # the same pieces at every thread count
+    np.testing.assert_array_equal(np.concatenate(pieces), array)
 
 
 def test_parallel_row_blocks_runs_once_on_the_whole_arrays_below_the_threshold():
@@ -164,13 +165,15 @@ def test_parallel_elementwise_is_exact_and_leaves_its_inputs_alone(dtype, thread
             np.testing.assert_array_equal(array, original)
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3, 4])
-def test_column_sums_are_the_sums_up_to_rounding(threads):
+def test_column_sums_are_the_sums_and_the_same_at_every_thread_count():
     rng = np.random.default_rng(6)
     a, b = rng.normal(size=(53, 7)), rng.normal(size=(53, 7))
-    sums, sums_of_products = column_sums(a, b, threads=threads, min_bytes=0)
-    np.testing.assert_allclose(sums, a.sum(axis=0), rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(sums_of_products, (a * b).sum(axis=0), rtol=1e-13, atol=1e-13)
+    one_thread = column_sums(a, b, threads=1, min_bytes=0)
+    np.testing.assert_allclose(one_thread[0], a.sum(axis=0), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(one_thread[1], (a * b).sum(axis=0), rtol=1e-13, atol=1e-13)
+    for threads in (2, 3, 4, 8):
+        for got, expected in zip(column_sums(a, b, threads=threads, min_bytes=0), one_thread):
+            np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -207,8 +210,7 @@ def test_threaded_backward_passes_match_staged_and_single_thread(threads_on_smal
         for name, got, one_thread in zip(("x", "gamma", "beta"), threaded, single):
             scale = np.abs(expected[name]).max()
             assert np.abs(got - expected[name]).max() <= 1e-12 * scale, (fast_backward.__name__, name)
-            # Only the order of the partial sums differs between thread counts.
-            assert np.abs(got - one_thread).max() <= 1e-14 * scale, (fast_backward.__name__, name)
+            np.testing.assert_array_equal(got, one_thread)  # bit for bit, whatever the thread count
         np.testing.assert_array_equal(dout, dout_before)
 
 
