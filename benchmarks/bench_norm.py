@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cs231n_norm import core
 from cs231n_norm.layers import (
     batchnorm_backward,
     batchnorm_backward_alt,
@@ -61,6 +62,9 @@ DEFAULT_OUT = REPOSITORY / "benchmarks" / "results_norm.md"
 LAYERS = ("batchnorm", "layernorm")
 PASSES = ("forward", "backward")
 EPS = 1e-5
+# The simplified backward passes split large arrays' rows among threads (core.THREADS of
+# them, the calling one included); the "simplified 1T" variant times them at one thread.
+DEFAULT_THREADS = core.THREADS
 # Largest normwise difference (max |a - b| / max |b|) accepted between variants.
 AGREEMENT = {"float64": 1e-9, "float32": 1e-3}
 
@@ -137,6 +141,7 @@ def numpy_variants(layer, shape, dtype):
         "simplified": batchnorm_backward_alt if layer == "batchnorm" else layernorm_backward,
     }
     variants, outputs, cache_bytes = [], {}, {}
+    set_threads = lambda count: core.THREADS != count and setattr(core, "THREADS", count) is None
     for name, keep_graph in (("staged", True), ("simplified", False)):
         param = {"mode": "train", "eps": EPS, "keep_graph": keep_graph}
         out, cache = forward(x, gamma, beta, dict(param))
@@ -146,9 +151,15 @@ def numpy_variants(layer, shape, dtype):
         variants.append(Variant(layer, "forward", shape, dtype, name,
                                 lambda forward=forward, param=param: forward(x, gamma, beta, param)))
         variants.append(Variant(layer, "backward", shape, dtype, name,
-                                lambda function=backward[name], cache=cache: function(dout, cache)))
+                                lambda function=backward[name], cache=cache: function(dout, cache),
+                                lambda: set_threads(DEFAULT_THREADS)))
+    simplified_backward = variants[-1].call
+    set_threads(1)
+    outputs["simplified 1T"] = (outputs["simplified"][0], *simplified_backward())
+    set_threads(DEFAULT_THREADS)
+    variants.append(Variant(layer, "backward", shape, dtype, "simplified 1T", simplified_backward, lambda: set_threads(1)))
     label = f"{layer} {shape} {dtype}"
-    _check_agreement(label, {"simplified": outputs["simplified"]}, outputs["staged"], dtype)
+    _check_agreement(label, {k: outputs[k] for k in ("simplified", "simplified 1T")}, outputs["staged"], dtype)
     return variants, outputs["staged"], cache_bytes
 
 
@@ -282,6 +293,7 @@ def environment_lines(torch_version):
         pass
     caches = ", ".join(f"{level} {size >> 10} KiB" for level, size in cpu_cache_sizes().items()) or "unknown"
     lines = [
+        f"- cs231n_norm: {DEFAULT_THREADS} threads (core.THREADS) for arrays of {core.PARALLEL_MIN_BYTES >> 20} MiB and more",
         f"- CPU: {cpu}, {len(os.sched_getaffinity(0))} logical CPUs usable; caches per core (Linux): {caches}",
         f"- Python {platform.python_version()}, numpy {np.__version__}"
         + (f", PyTorch {torch_version}" if torch_version else ", PyTorch not used (not installed, or switched off): no PyTorch columns"),
@@ -352,14 +364,37 @@ def render(config, variants, cache_bytes, torch_saved, loads, started, seconds, 
                     row.append(_bytes(torch_saved[(layer, shape, dtype)]))
                 cache_rows.append(row)
     lines += table(cache_header, cache_rows)
+    thread_header = ["layer", "N x D", "dtype", f"simplified ({DEFAULT_THREADS}T) ms", "simplified 1T ms",
+                     "1T / default"] + [f"{name} ms" for name in torch_names]
+    thread_rows = []
+    for layer in LAYERS:
+        for shape in config.shapes:
+            for dtype in config.dtypes:
+                get = lambda name: by_key.get((layer, "backward", shape, dtype, name))
+                thread_rows.append([layer, f"{shape[0]} x {shape[1]}", dtype, _cell(get("simplified")),
+                                    _cell(get("simplified 1T")), _ratio(get("simplified 1T"), get("simplified"))]
+                                   + [_cell(get(name)) for name in torch_names])
+    lines += [
+        "",
+        "## Simplified backward: threads",
+        "",
+        f"On arrays of {core.PARALLEL_MIN_BYTES >> 20} MiB and more, `batchnorm_backward_alt` and `layernorm_backward` "
+        f"split the rows among threads (`core.parallel_row_blocks`; here {DEFAULT_THREADS}, "
+        "`CS231N_NORM_THREADS` or `core.THREADS` sets the number). The same calls, interleaved in the same rounds, "
+        "at the default thread count and at one thread (bit for bit the same results):",
+        "",
+        *table(thread_header, thread_rows),
+    ]
     lines += ["", "## Targets", ""] + target_lines(by_key, torch_names)
     lines += ["", "## Reading the table", "", *NOTES]
     return "\n".join(lines) + "\n"
 
 
 NOTES = [
-    "- The numpy variants run on one thread: the simplified paths make no BLAS calls (their sums are numpy "
-    "reductions and einsum), so the fair comparison is the PyTorch 1-thread column.",
+    "- The simplified backward passes split the rows of arrays of 4 MiB and more among threads (numpy "
+    "releases the GIL in its loops), at the default thread count in the main table; the threads table "
+    "adds them at one thread, to compare with PyTorch's 1-thread column. Everything else in numpy here runs "
+    "on one thread and makes no BLAS calls (the sums are numpy reductions and einsum).",
     "- The staged forward is slower than the simplified one by design: it builds and keeps every "
     "intermediate array of the graph (the bytes table shows how many), which is what the staged "
     "backward and the step-through explorer need.",
@@ -384,10 +419,15 @@ def target_lines(by_key, torch_names):
     speedup = _median(staged.seconds) / _median(simplified.seconds)
     lines.append(f"- simplified batch-norm backward at least 2x faster than staged (4096 x 1024 float64): "
                  f"{speedup:.2f}x, {'met' if speedup >= 2 else 'NOT met'}")
+    single = by_key.get(key + ("simplified 1T",))
     for name in torch_names:
         ratio = _median(by_key[key + (name,)].seconds) / _median(simplified.seconds)
         lines.append(f"- no slower than PyTorch's autograd backward at {name[6:]} ({name}): "
-                     f"PyTorch takes {ratio:.2f}x the simplified time, {'met' if ratio >= 1 else 'NOT met'}")
+                     f"PyTorch takes {ratio:.2f}x the simplified time ({DEFAULT_THREADS}T), {'met' if ratio >= 1 else 'NOT met'}")
+        if name == "torch 1T" and single is not None:
+            ratio = _median(by_key[key + (name,)].seconds) / _median(single.seconds)
+            lines.append(f"- the same, thread for thread (simplified 1T against torch 1T): "
+                         f"PyTorch takes {ratio:.2f}x the simplified time, {'met' if ratio >= 1 else 'NOT met'}")
     if not torch_names:
         lines.append("- no slower than PyTorch's: not measured (PyTorch is not installed)")
     return lines
@@ -419,6 +459,7 @@ def measure(config, progress=None):
     for variant in variants:
         calibrate(variant, config.min_seconds)
     loads = run_rounds(variants, config.repeats, progress)
+    core.THREADS = DEFAULT_THREADS
     if use_torch:
         torch.set_num_threads(threads_before)
     seconds = timeit.default_timer() - clock
