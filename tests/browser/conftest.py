@@ -185,13 +185,18 @@ def _is_local(url: str) -> bool:
 
 @pytest.fixture
 def new_page(browser):
-    """``new_page(viewport=(w, h))`` -> Page. Off-site requests are blocked, recorded and fail the test."""
+    """``new_page(viewport=(w, h), service_workers="block")`` -> Page.
+
+    Off-site requests are blocked, recorded and fail the test. JupyterLab needs
+    ``service_workers="allow"``: with service workers blocked, Run All queued the
+    cells and none ran (measured with JupyterLab 4.6.6).
+    """
     contexts = []
     blocked = OffsiteRequests()
 
-    def make(viewport=(1300, 1000)):
+    def make(viewport=(1300, 1000), service_workers="block"):
         context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
-                                      service_workers="block")
+                                      service_workers=service_workers)
 
         def guard(route):
             request = route.request
@@ -210,6 +215,7 @@ def new_page(browser):
 
     yield make
     for context in contexts:
+        context.unroute_all(behavior="ignoreErrors")
         context.close()
     assert not blocked, "requests to addresses other than 127.0.0.1 (blocked):\n" + "\n".join(
         f"  {kind}: {url}" for kind, url in blocked)
