@@ -257,6 +257,11 @@ def _cell(variant):
     return f"{text} ±{spread:.0f}%"
 
 
+def _fastest(variant):
+    """The fastest round, in ms: what the call costs when nothing else got in the way."""
+    return "n/a" if variant is None else f"{min(variant.seconds) * 1e3:.3g}"
+
+
 def _ratio(slow, fast):
     if slow is None or fast is None:
         return "n/a"
@@ -364,8 +369,10 @@ def render(config, variants, cache_bytes, torch_saved, loads, started, seconds, 
                     row.append(_bytes(torch_saved[(layer, shape, dtype)]))
                 cache_rows.append(row)
     lines += table(cache_header, cache_rows)
+    thread_names = ["simplified", "simplified 1T"] + torch_names
     thread_header = ["layer", "N x D", "dtype", f"simplified ({DEFAULT_THREADS}T) ms", "simplified 1T ms",
-                     "1T / default"] + [f"{name} ms" for name in torch_names]
+                     "1T / default"] + [f"{name} ms" for name in torch_names] + ["fastest round ms: " + ", ".join(
+                         f"{DEFAULT_THREADS}T" if name == "simplified" else name for name in thread_names)]
     thread_rows = []
     for layer in LAYERS:
         for shape in config.shapes:
@@ -373,7 +380,8 @@ def render(config, variants, cache_bytes, torch_saved, loads, started, seconds, 
                 get = lambda name: by_key.get((layer, "backward", shape, dtype, name))
                 thread_rows.append([layer, f"{shape[0]} x {shape[1]}", dtype, _cell(get("simplified")),
                                     _cell(get("simplified 1T")), _ratio(get("simplified 1T"), get("simplified"))]
-                                   + [_cell(get(name)) for name in torch_names])
+                                   + [_cell(get(name)) for name in torch_names]
+                                   + [" / ".join(_fastest(get(name)) for name in thread_names)])
     lines += [
         "",
         "## Simplified backward: threads",
@@ -381,7 +389,8 @@ def render(config, variants, cache_bytes, torch_saved, loads, started, seconds, 
         f"On arrays of {core.PARALLEL_MIN_BYTES >> 20} MiB and more, `batchnorm_backward_alt` and `layernorm_backward` "
         f"split the rows among threads (`core.parallel_row_blocks`; here {DEFAULT_THREADS}, "
         "`CS231N_NORM_THREADS` or `core.THREADS` sets the number). The same calls, interleaved in the same rounds, "
-        "at the default thread count and at one thread (bit for bit the same results):",
+        "at the default thread count and at one thread (bit for bit the same results). The last column gives each "
+        "variant's fastest round, closest to what a call costs on an otherwise idle machine:",
         "",
         *table(thread_header, thread_rows),
     ]

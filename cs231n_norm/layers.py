@@ -14,7 +14,6 @@ from . import _checks as check
 from .core import (
     NormCache,
     column_sums,
-    in_row_blocks,
     normalize,
     normalize_backward,
     parallel_elementwise,
@@ -342,7 +341,7 @@ def layernorm_backward(dout, cache):
     mean_g_x_hat = np.einsum("ij,j,ij->i", dout, gamma, x_hat)[:, None] / D
     dx = parallel_elementwise(
         lambda dout, x_hat, inv_std, mean_g, mean_g_x_hat: inv_std * (gamma * dout - mean_g - x_hat * mean_g_x_hat),
-        dout, x_hat, cache.inv_std, mean_g, mean_g_x_hat, evaluate=in_row_blocks,
+        dout, x_hat, cache.inv_std, mean_g, mean_g_x_hat,
     )
     return dx, dgamma, dbeta
 
