@@ -17,6 +17,10 @@ torch 1T / 2T  ``torch.nn.functional.batch_norm`` / ``layer_norm``  ``torch.auto
                with autograd recording, 1 and 2 intra-op threads  retained, so only the backward pass is timed)
 =============  =================================================  =================================================
 
+The simplified backward passes split large arrays' rows among threads
+(``cs231n_norm.core.THREADS``): they are timed at that default and, as
+"simplified 1T", at one thread (the threads table).
+
 The PyTorch columns appear only when PyTorch happens to be installed; it is never
 a dependency of the project.
 
