@@ -287,7 +287,8 @@ class _Operand(np.lib.mixins.NDArrayOperatorsMixin):
 # numpy releases the GIL inside its elementwise loops, reductions and einsum, so
 # plain Python threads working on different rows of the same arrays run at the
 # same time on different cores. Measured on a 4096 x 1024 float64 batch-norm
-# backward (2-core VM, other work running): ~24 ms on one thread, ~15 ms on two.
+# backward (2-core VM, other work running): ~22 ms on one thread, ~14 ms on two
+# (benchmarks/README.md).
 # Small arrays stay on one thread: there a call costs microseconds and handing
 # work to a thread costs tens of them.
 
