@@ -1,6 +1,7 @@
 """Helpers for the browser tests (importable: ``from browser_helpers import ...``)."""
 from __future__ import annotations
 
+import base64
 import time
 from pathlib import Path
 
@@ -46,3 +47,15 @@ def wait_until_settled(image, *, settle=0.8, timeout=60.0):
     raise TimeoutError(f"picture did not settle within {timeout} s")
 
 
+
+
+def displayed_png(image) -> bytes:
+    """The bytes behind an <img> (the widget shows a blob: URL)."""
+    data = image.evaluate("""async (img) => {
+        const blob = await (await fetch(img.src)).blob();
+        const bytes = new Uint8Array(await blob.arrayBuffer());
+        let text = '';
+        for (const b of bytes) text += String.fromCharCode(b);
+        return btoa(text);
+    }""")
+    return base64.b64decode(data)

@@ -3,7 +3,8 @@
 One Voila server (tools/serve_dashboards.py's command) serves dashboards/ for the
 module. Each test opens one dashboard, moves its knobs, waits until the picture has
 changed and settled, compares the displayed numbers with the package's own pure
-functions, records the response time (action -> new picture) and saves a
+functions and the final picture, byte for byte, with the package's rendering of
+the same knob settings, records the response time (action -> new picture) and saves a
 screenshot in tests/artifacts/. Timings are reported, not asserted.
 
 The first group of tests needs no browser: the dashboards exist, are clean, show
@@ -19,7 +20,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from browser_helpers import ROOT, act_and_wait_for_plot, wait_until_settled
+from browser_helpers import ROOT, act_and_wait_for_plot, displayed_png, wait_until_settled
 
 
 def _load_tool(name):
@@ -135,7 +136,7 @@ def screenshot(page, artifacts, name):
 
 
 def test_coupling_dashboard(new_page, voila, artifacts, record_timing):
-    from cs231n_norm.widgets.coupling import example_batch, move_one_value
+    from cs231n_norm.widgets.coupling import draw_coupling, example_batch, figure_png, move_one_value
 
     page, image = open_dashboard(new_page, voila, "01_coupling.ipynb")
     x = example_batch(N=8, D=3, seed=0)
@@ -152,12 +153,14 @@ def test_coupling_dashboard(new_page, voila, artifacts, record_timing):
     record_timing("01_coupling", "example slider (key ArrowRight)", ms)
     moved = round(float(x[3, 0] + 2 * x[:, 0].std()), 2)
     assert summary_text(page).startswith(f"x[3, 0]: {x[3, 0]:.2f} → {moved:.2f}.")
+    assert displayed_png(image) == figure_png(draw_coupling(move_one_value(x, 3, 0, moved)), dpi=80)
     screenshot(page, artifacts, "01_coupling")
 
 
 def test_staged_backward_dashboard(new_page, voila, artifacts, record_timing):
     from cs231n_norm.graph import explore_backward, normalization_graph
-    from cs231n_norm.widgets.staged import describe_step, example_inputs, step_view
+    from cs231n_norm.widgets.coupling import figure_png
+    from cs231n_norm.widgets.staged import describe_step, draw_step, example_inputs, step_view
 
     page, image = open_dashboard(new_page, voila, "02_staged_backward.ipynb")
     inputs = example_inputs()
@@ -188,11 +191,12 @@ def test_staged_backward_dashboard(new_page, voila, artifacts, record_timing):
     for pattern in (r"Step \d+ of \d+: node \w+", r"shape \(\d+(?:, \d+)*\)", r"rel error \S+ ✔"):
         assert re.findall(pattern, expected), pattern
         assert re.findall(pattern, shown) == re.findall(pattern, expected), pattern
+    assert displayed_png(image) == figure_png(draw_step(graph, view), dpi=80)
     screenshot(page, artifacts, "02_staged_backward")
 
 
 def test_axes_dashboard(new_page, voila, artifacts, record_timing):
-    from cs231n_norm.widgets.axes import axes_view
+    from cs231n_norm.widgets.axes import _png, axes_view  # _png: the widget's own PNG rendering
 
     page, image = open_dashboard(new_page, voila, "03_normalization_axes.ipynb")
     shape = (4, 6, 2, 2)
@@ -212,11 +216,13 @@ def test_axes_dashboard(new_page, voila, artifacts, record_timing):
     ms = act_and_wait_for_plot(page, image, lambda: page.get_by_label("every statistic").check())
     record_timing("03_normalization_axes", "colour radio (every statistic)", ms)
     assert summary_text(page) == _normalized(axes_view("groupnorm", 3, shape, "all")[2])
+    assert displayed_png(image) == _png(axes_view("groupnorm", 3, shape, "all")[0])
     screenshot(page, artifacts, "03_normalization_axes")
 
 
 def test_weight_init_dashboard(new_page, voila, artifacts, record_timing):
     from cs231n_norm.data import load_dataset
+    from cs231n_norm.widgets.coupling import figure_png
     from cs231n_norm.widgets.weight_init import WeightInitExplorer, summary_html
 
     page, image = open_dashboard(new_page, voila, "04_weight_init.ipynb")
@@ -239,16 +245,19 @@ def test_weight_init_dashboard(new_page, voila, artifacts, record_timing):
     ms = act_and_wait_for_plot(page, image, lambda: page.locator(".widget-toggle-button", has_text="tanh").first.click())
     record_timing("04_weight_init", "activation toggle (tanh)", ms)
     assert summary_text(page) == expected(scales[-1], "batchnorm", "tanh")
+    assert displayed_png(image) == figure_png(explorer.update(scales[-1], "batchnorm", "tanh")[1], dpi=80)
     screenshot(page, artifacts, "04_weight_init")
 
 
 def test_batch_size_dashboard(new_page, voila, artifacts, record_timing):
     from cs231n_norm.data import load_dataset
-    from cs231n_norm.widgets.batch_size import batch_noise, hidden_units, noise_curve
+    from cs231n_norm.widgets.batch_size import batch_noise, batch_noise_figure, hidden_units, noise_curve
+    from cs231n_norm.widgets.coupling import figure_png
 
     page, image = open_dashboard(new_page, voila, "05_batch_size.ipynb")
     units = hidden_units(load_dataset("digits", num_train=1000))
-    options = [int(s) for s in noise_curve(units)[0]]
+    curve = noise_curve(units)
+    options = [int(s) for s in curve[0]]
 
     def expected(size):
         noise = batch_noise(units, size)
@@ -265,4 +274,5 @@ def test_batch_size_dashboard(new_page, voila, artifacts, record_timing):
     ms = act_and_wait_for_plot(page, image, lambda: press_on_handle(page, slider(page, "batch size"), "Home"))
     record_timing("05_batch_size", f"batch size slider (key Home: {options[0]})", ms)
     assert summary_text(page) == expected(options[0])
+    assert displayed_png(image) == figure_png(batch_noise_figure(batch_noise(units, options[0]), curve), dpi=80)
     screenshot(page, artifacts, "05_batch_size")

@@ -14,7 +14,6 @@ is written.
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import urllib.request
 
 import pytest
 
-from browser_helpers import ROOT, act_and_wait_for_plot, wait_until_settled
+from browser_helpers import ROOT, act_and_wait_for_plot, displayed_png, wait_until_settled
 
 NOTEBOOK = "02_staged_backward.ipynb"
 TEST_ONLY_SETTINGS = {
@@ -64,18 +63,6 @@ def jupyterlab(start_server, tmp_path_factory):
     server.work = work
     yield server
     server.stop()
-
-
-def _displayed_png(image) -> bytes:
-    """The bytes behind an <img> (the widget shows a blob: URL)."""
-    data = image.evaluate("""async (img) => {
-        const blob = await (await fetch(img.src)).blob();
-        const bytes = new Uint8Array(await blob.arrayBuffer());
-        let text = '';
-        for (const b of bytes) text += String.fromCharCode(b);
-        return btoa(text);
-    }""")
-    return base64.b64decode(data)
 
 
 def test_staged_explorer_in_jupyterlab_with_default_settings(jupyterlab, new_page, artifacts, record_timing):
@@ -132,15 +119,15 @@ def test_staged_explorer_in_jupyterlab_with_default_settings(jupyterlab, new_pag
         return figure_png(draw_step(graph, step_view(graph, steps, number - 1)), dpi=80)
 
     first = int(step.inner_text())
-    assert _displayed_png(image) == expected_png(first), "the first picture is not the package's rendering"
+    assert displayed_png(image) == expected_png(first), "the first picture is not the package's rendering"
     number = first
     for clicks in range(len(steps) - first):
         ms = act_and_wait_for_plot(page, image, lambda: explorer.get_by_role("button", name="next ▶").click())
         number += 1
         record_timing("JupyterLab 02 staged explorer", f"next button (step {number})", ms)
         assert int(step.inner_text()) == number
-        assert _displayed_png(image) == expected_png(number), f"step {number}: picture differs from the package's"
+        assert displayed_png(image) == expected_png(number), f"step {number}: picture differs from the package's"
     ms = act_and_wait_for_plot(page, image, lambda: explorer.get_by_role("button", name="◀ previous").click())
     record_timing("JupyterLab 02 staged explorer", f"previous button (step {number - 1})", ms)
-    assert _displayed_png(image) == expected_png(number - 1)
+    assert displayed_png(image) == expected_png(number - 1)
     page.screenshot(path=str(artifacts / "jupyterlab_02_staged_explorer.png"))
