@@ -205,11 +205,13 @@ def test_axes_dashboard(new_page, voila, artifacts, record_timing):
     ms = act_and_wait_for_plot(page, image, lambda: page.locator(".widget-toggle-button", has_text="layer norm").first.click())
     record_timing("03_normalization_axes", "norm toggle (layer norm)", ms)
     assert summary_text(page) == _normalized(axes_view("layernorm", 2, shape, "one")[2])
-    assert slider(page, "G (groups)").locator(".noUi-target[disabled], .noUi-target").count() >= 1
+    groups = slider(page, "G (groups)")
+    assert groups.locator(".noUi-target").get_attribute("disabled") is not None, "G must be disabled for layer norm"
 
     ms = act_and_wait_for_plot(page, image, lambda: page.locator(".widget-toggle-button", has_text="group norm").first.click())
     record_timing("03_normalization_axes", "norm toggle (group norm)", ms)
-    ms = act_and_wait_for_plot(page, image, lambda: press_on_handle(page, slider(page, "G (groups)"), "ArrowRight"))
+    assert groups.locator(".noUi-target").get_attribute("disabled") is None, "G must be enabled for group norm"
+    ms = act_and_wait_for_plot(page, image, lambda: press_on_handle(page, groups, "ArrowRight"))
     record_timing("03_normalization_axes", "G slider (key ArrowRight: 3)", ms)
     assert summary_text(page) == _normalized(axes_view("groupnorm", 3, shape, "one")[2])
 
