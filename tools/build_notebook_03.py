@@ -361,10 +361,14 @@ the one that reads and writes the fewest arrays.
   `einsum('ij,ij->j', dout, x_hat)`, which reads both arrays once and never builds the
   product array `dout * x_hat`; and `dx` needs no reduction of its own, since it reuses
   `dbeta` and `dgamma`.
-- **Row blocks that stay in cache.** `core.in_row_blocks` evaluates the elementwise part a
-  small block of rows at a time (64 KiB by default), so its temporaries live in the CPU
-  cache instead of main memory, and stay below the size at which `malloc` asks the kernel
-  for fresh memory that must be page-faulted in again.
+- **One new array for the whole formula.** numpy gives every operation of the `dx` line a
+  new result array. `core.in_one_new_array` lets the first operation make the one new array
+  and writes every later step back into it (`out=`): the same numbers, bit for bit, with one
+  array's worth of memory traffic and page faults instead of four.
+- **Rows shared among cores.** Above 4 MiB, `core.parallel_row_blocks` cuts the rows into
+  fixed ranges and hands them to a few threads (numpy releases the GIL inside its loops).
+  The ranges do not depend on the number of threads, so the sums come out bit for bit the
+  same at every thread count; `CS231N_NORM_THREADS=1` turns the threads off.
 
 At the smallest sizes everything fits in the cache and the staged pass mostly pays for its
 Python overhead (the graph walk's dozens of small calls instead of a handful). At the largest
