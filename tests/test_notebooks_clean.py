@@ -240,6 +240,18 @@ def check_summary(path, nb):
     return [f"no '## Summary' heading in the last {SUMMARY_WITHIN} cells"]
 
 
+def check_questions(path, nb):
+    """01+: the closing cells ask 2-4 questions, each answer hidden in a <details> block."""
+    if path.name == INDEX:
+        return []
+    closing = "\n".join(c.source for c in nb.cells[-SUMMARY_WITHIN:] if c.cell_type == "markdown")
+    opened, closed = closing.count("<details>"), closing.count("</details>")
+    if not 2 <= opened <= 4 or opened != closed:
+        return [f"the last {SUMMARY_WITHIN} cells hold {opened} <details> answer blocks "
+                f"({closed} closed); expected 2-4 questions, each with its answer in <details>...</details>"]
+    return []
+
+
 def check_navigation(path, nb):
     """01+: first and last cell are markdown with links to previous, index, next."""
     if path.name == INDEX:
@@ -293,6 +305,7 @@ CHECKS = [
     check_matplotlib_inline,
     check_learning_goals,
     check_summary,
+    check_questions,
     check_navigation,
     check_link_targets,
 ]
@@ -396,7 +409,9 @@ def test_a_clean_notebook_passes_every_check(tmp_path):
                                                  evalue="shown on purpose", traceback=[])]),
         new_code_cell("slow()", metadata={"tags": ["skip-execution", "nbval-skip"]}),
         new_code_cell("x = 1", execution_count=3),
-        new_markdown_cell("## Summary and questions\n\n- done"),
+        new_markdown_cell("## Summary\n\n- done"),
+        new_markdown_cell("## Questions\n\n**1.** Why?\n\n<details><summary>Answer</summary>\n\nBecause.\n</details>\n\n"
+                          "**2.** How?\n\n<details><summary>Answer</summary>\n\nSo.\n</details>"),
         new_markdown_cell(nav),
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

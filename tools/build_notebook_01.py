@@ -224,7 +224,7 @@ for m in momenta:
     fraction = record["running_mean"] / mu
     assert np.all(fraction[-1] >= 0.95 - 1e-12) and np.all(fraction[-2] < 0.95), "95% reached at t95, not before"
     print(f"{m:8} | {1 / (1 - m):14.0f} | {t95}")
-"""),
+""", "subslide"),
     # ------------------------------------------------------------------ test mode
     md("""
 ## Test mode: the running statistics replace the batch's
@@ -264,7 +264,7 @@ assert np.any(np.abs(cold.mean(axis=0)) > 5), "one step of training is not enoug
 
 print("test mode after 1 step:   output mean", rounded(cold.mean(axis=0), 2), " std", rounded(cold.std(axis=0), 2))
 print("test mode after 150 steps: output mean", rounded(warm.mean(axis=0), 2), " std", rounded(warm.std(axis=0), 2))
-"""),
+""", "subslide"),
     code("""
 # In test mode an example's output does not depend on its batch-mates; in train mode it does.
 alone, _ = batchnorm_forward(test_batch[:2], ones, zeros, bn_param)
@@ -312,7 +312,7 @@ print("CS231n  running_mean", rounded(ours["running_mean"]), " running_var", rou
       "  = 0.1 * biased")
 print("PyTorch running_mean", rounded(torch_like["running_mean"]), " running_var", rounded(torch_like["running_var"]),
       "  = 0.9 * 1 + 0.1 * unbiased")
-"""),
+""", "subslide"),
     md("""
 Why PyTorch bothers: the biased variance of a batch of $N$ underestimates the true variance by
 the factor $(N-1)/N$ on average. With small batches that shows at test time. With $N = 4$ the
@@ -359,7 +359,7 @@ assert ln_changed[2].all() and not np.delete(ln_changed, 2, axis=0).any(), "LN: 
 print("examples whose output changed, batch norm:", np.flatnonzero(state.batchnorm_rows_moved))
 print("examples whose output changed, layer norm:", np.flatnonzero(state.layernorm_rows_moved))
 display(draw_coupling(state))
-"""),
+""", "subslide"),
     md("""
 **Try it.** Drag the slider to move one value of one example (pick which with the other two
 sliders). Under batch norm every dot of that feature moves; under layer norm only the gold
@@ -371,7 +371,7 @@ build_coupling_explorer(example_batch(N=8, D=3, seed=0), row=2, column=0)
 """, tags=["nbval-ignore-output"]),
     # ------------------------------------------------------------------ summary
     md("""
-## Summary and questions
+## Summary
 
 - Train mode normalizes **each feature over the batch** (axis 0) with the batch mean and the
   biased variance; the output has per-feature mean 0 and std 1 (up to $\\epsilon$), and then $\\gamma$, $\\beta$ set
@@ -382,6 +382,10 @@ build_coupling_explorer(example_batch(N=8, D=3, seed=0), row=2, column=0)
 - PyTorch's `momentum=0.1` is our `0.9`; PyTorch stores the *unbiased* running variance, which
   matters with small batches ($0.75\\,\\sigma^2$ vs $\\sigma^2$ at $N = 4$).
 - BN couples the examples of a batch; layer norm does not.
+
+""", "slide"),
+    md("""
+## Questions
 
 **1.** After how many steps does a running mean with $m = 0.9$, started at 0, first reach 95% of a
 constant batch mean?
@@ -416,7 +420,7 @@ With running statistics the means and stds are close to, but not exactly, 0 and 
 
 The identity: $y = x$ (checked above). So BN never removes expressive power; the network can learn to undo it.
 </details>
-""", "slide"),
+""", "subslide"),
     md(NAV, "skip"),
 ]
 

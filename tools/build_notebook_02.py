@@ -81,8 +81,10 @@ assert np.allclose(graph["x_hat"].value.mean(axis=0), 0, atol=1e-12)
 
 print("x per-feature mean:", np.round(x.mean(axis=0), 2), " std:", np.round(x.std(axis=0), 2))
 print("nodes in evaluation order:", [node.name for node in graph.nodes])
-display(Markdown(nodes_markdown(graph)))
-"""),
+""", "subslide"),
+    code("""
+display(Markdown(nodes_markdown(graph)))  # each node: its inputs, shape, forward formula, local derivative
+""", "subslide"),
     md("""
 The same list, drawn. Black arrows carry values forward; the red dashed arrows are the way back,
 one for every forward edge: each carries the gradient a node sends to one of its inputs. Two
@@ -119,7 +121,7 @@ for number, step in enumerate(steps, start=1):
     sends = ", ".join(f"{name} {part.shape}" for name, part in step.downstream.items())
     print(f"{number:4}  {step.node.name:8}  {str(step.upstream.shape):9}  {sends}")
 assert [step.node.name for step in steps] == [node.name for node in reversed(graph.nodes) if not node.is_input]
-"""),
+""", "subslide"),
     # ------------------------------------------------------------------ node by node
     md("""
 ## Node by node
@@ -141,18 +143,24 @@ for name in ("out", "scaled"):
 
 assert np.allclose(by_name["out"].downstream["beta"], dout.sum(axis=0), rtol=1e-13)
 assert np.allclose(by_name["scaled"].downstream["gamma"], (dout * graph["x_hat"].value).sum(axis=0), rtol=1e-13)
-"""),
+""", "subslide"),
     md("""
 **The variance path.** $\\hat{x} = x_\\mu\\, r$ sends gradient two ways: to $x_\\mu$ directly, and to
 $r = 1/\\sigma$, which carries it through $\\sigma$, $\\sigma^2$ and the square $s = x_\\mu^2$ back to $x_\\mu$. The mean
 $\\sigma^2 = \\frac1N \\sum_i s_i$ spreads its gradient evenly over the $N$ examples: $\\partial \\sigma^2/\\partial s_i = 1/N$.
 """, "slide"),
     code("""
-for name in ("x_hat", "inv_std", "std", "var", "sq"):
+for name in ("x_hat", "inv_std"):
     view = step_view(graph, steps, list(by_name).index(name))
     display(Markdown(step_markdown(view)))
     assert view.passed, view.errors
 """),
+    code("""
+for name in ("std", "var", "sq"):
+    view = step_view(graph, steps, list(by_name).index(name))
+    display(Markdown(step_markdown(view)))
+    assert view.passed, view.errors
+""", "subslide"),
     md("""
 **The fork at $x_\\mu$ and the mean path.** $x_\\mu$ was used by $s$ and by $\\hat{x}$; its upstream gradient is
 the sum of what both sent. Then $x_\\mu = x - \\mu$ sends the gradient to $x$ unchanged and to $\\mu$ with a
@@ -164,7 +172,8 @@ for name in ("xmu", "mu"):
     view = step_view(graph, steps, list(by_name).index(name))
     display(Markdown(step_markdown(view)))
     assert view.passed, view.errors
-
+"""),
+    code("""
 fork = by_name["sq"].downstream["xmu"] + by_name["x_hat"].downstream["xmu"]
 assert np.array_equal(by_name["xmu"].upstream, fork), "forks add: dL/dx_mu = part from s + part from x_hat"
 dx = by_name["xmu"].downstream["x"] + by_name["mu"].downstream["x"]
@@ -173,7 +182,7 @@ assert np.array_equal(dx, dx_layer), "dx = route through x_mu + route through mu
 print("part of dx sent by x_mu (the direct path and the variance path):\\n", by_name["xmu"].downstream["x"])
 print("part of dx sent by mu (the mean path; the same for every example):\\n", by_name["mu"].downstream["x"])
 print("dx = their sum:\\n", dx)
-"""),
+""", "subslide"),
     md("""
 The mean path adds the same row to every example: $\\mu$ spreads its gradient evenly, $1/N$ each.
 Each part alone is wrong; only their sum is the gradient. Forget the route through $\\mu$, or the
@@ -258,7 +267,7 @@ assert broken_error > 0.1, "a random dout exposes it"
 print("dout = ones:   largest |dx| of the true pass < 1e-12, of the broken pass", np.max(np.abs(broken_ones)),
       "-> both look right")
 print(f"random dout:   rel error of the broken dx {broken_error:.2f}, of the staged dx < 1e-8")
-"""),
+""", "subslide"),
     md("""
 So every gradient check in this suite uses a random `dout` (and random $\\gamma$, $\\beta$: with $\\gamma = 1$
 a backward pass that forgets the factor $\\gamma$ passes too). One more habit: the walk visits each
@@ -267,7 +276,7 @@ from computes $dx$ twice; one of the two is wasted work.) Notebook 03 folds the 
 """, "fragment"),
     # ------------------------------------------------------------------ summary
     md("""
-## Summary and questions
+## Summary
 
 - Batch norm is nine small operations; each has a one-line local derivative (`Node.local_derivative`).
 - The staged backward pass walks the node list in reverse: each node multiplies its complete upstream
@@ -276,6 +285,10 @@ from computes $dx$ twice; one of the two is wasted work.) Notebook 03 folds the 
   value was broadcast ($\\mu$, $\\sigma^2$, $\\gamma$, $\\beta$).
 - Every node, and the whole pass, matches numerical gradients (rel error $< 10^{-8}$ in float64).
 - `dout = ones` gives a true $dx$ of 0 and lets wrong backward passes through: always check with a random `dout`.
+
+""", "slide"),
+    md("""
+## Questions
 
 **1.** Why must the backward pass visit the nodes in *reverse* evaluation order?
 
@@ -302,7 +315,7 @@ upstream gradient is negated and summed over the batch axis.
 No: $d\\beta = \\sum_i \\text{dout}_i = N$ and $d\\gamma = \\sum_i \\text{dout}_i\\,\\hat{x}_i = \\sum_i \\hat{x}_i = 0$ per feature. They are
 checked, but weakly: a $d\\gamma$ that forgets the factor dout ($\\sum_i \\hat{x}_i$) is also 0 and passes.
 </details>
-""", "slide"),
+""", "subslide"),
     md(NAV, "skip"),
 ]
 

@@ -297,7 +297,7 @@ print("\\n".join(table))
 During training, every layer's cache stays alive until its backward pass has run: with many
 layers the caches, not the weights, fill the memory. And the small cache really is all the
 simplified pass needs; the staged pass cannot work from it:
-""", "fragment"),
+""", "subslide"),
     code("""
 batchnorm_backward(dout, cache_small)
 """, tags=["raises-exception"]),
@@ -369,6 +369,9 @@ the one that reads and writes the fewest arrays.
   fixed ranges and hands them to a few threads (numpy releases the GIL inside its loops).
   The ranges do not depend on the number of threads, so the sums come out bit for bit the
   same at every thread count; `CS231N_NORM_THREADS=1` turns the threads off.
+""", "slide"),
+    md(r"""
+### Reading the timing plot
 
 At the smallest sizes everything fits in the cache and the staged pass mostly pays for its
 Python overhead (the graph walk's dozens of small calls instead of a handful). At the largest
@@ -377,10 +380,10 @@ every method is then limited by memory bandwidth, which it shares with everythin
 on the machine, so these points vary most from run to run. The tuning of these paths, with
 measurements at larger sizes and against PyTorch, is written up in
 [benchmarks/results_norm.md](""" + RESULTS + r""").
-""", "slide"),
+""", "subslide"),
     # ------------------------------------------------------------------ summary
     md(r"""
-## Summary and questions
+## Summary
 
 - The gradient through a normalization is $dx = r\,(g - \overline{g} - \hat{x}\,\overline{g\hat{x}})$
   with $g = \partial L/\partial\hat{x}$: the direct path, minus what flows back through the mean,
@@ -391,6 +394,10 @@ measurements at larger sizes and against PyTorch, is written up in
   $\gamma$, $\beta$ and $dy$ in float64; with $dy$ all ones a check proves nothing.
 - It needs one cached array instead of six, fewer temporaries and fewer passes over memory,
   which is why it is faster.
+
+""", "slide"),
+    md(r"""
+## Questions
 
 **1.** Why can the simplified pass work without $x$ itself?
 
@@ -428,7 +435,7 @@ Python call overhead. For large arrays the extra passes do cost main-memory band
 simplified pass is memory-bound too: it cannot be faster than reading $dy$ and $\hat{x}$ and writing
 $dx$ once.
 </details>
-""", "slide"),
+""", "subslide"),
     md(NAV, "skip"),
 ]
 

@@ -367,7 +367,7 @@ print("RMSNorm: dx, dgamma match the numerical gradients (rel error < 1e-6)")
 """, "subslide"),
     # ------------------------------------------------------------------ summary
     md(r"""
-## Summary and questions
+## Summary
 
 - Layer norm is the core normalization over the features (`axes=(1,)`) instead of the batch
   (`axes=(0,)`); $\gamma$ and $\beta$ stay per feature. That is why batch norm on $x^\top$,
@@ -380,6 +380,10 @@ print("RMSNorm: dx, dgamma match the numerical gradients (rel error < 1e-6)")
   test mode are identical; batch norm's depends on both.
 - RMSNorm is layer norm without the mean. All backward passes pass float64 gradient checks
   with random $\gamma$, $\beta$, $dy$ and per-channel offsets.
+
+""", "slide"),
+    md(r"""
+## Questions
 
 **1.** Can you train with batch norm at batch size 1? With layer norm?
 
@@ -419,7 +423,7 @@ They don't (apart from $\beta$): with $\mu_i = 0$, the variance is the mean squa
 by the same $\sqrt{\frac{1}{D}\sum_k x_{ik}^2 + \epsilon}$. RMSNorm saves the mean computation by
 betting that centring matters little.
 </details>
-""", "slide"),
+""", "subslide"),
     md(NAV, "skip"),
 ]
 

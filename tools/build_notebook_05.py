@@ -120,8 +120,10 @@ fit the training set almost everywhere.
 """, "slide"),
     code("""
 display(weight_init_figure(result, "best_train_acc"))
+""", "-"),
+    code("""
 display(weight_init_figure(result, "final_train_loss"))
-"""),
+""", "subslide"),
     md(r"""
 ### The claim, checked
 
@@ -185,7 +187,7 @@ assert all(0.1 < r < 0.5 for r in bn_ratios), bn_ratios
 print("batch norm at 1e-4, layer-to-layer ratio of activation std:", ", ".join(f"{r:.2f}" for r in bn_ratios))
 fine_stds = [layer["activation"]["std"] for layer in fine_bn.layers]
 assert max(fine_stds) < 1.1 * min(fine_stds), "at 1e-2 every BN layer has the same spread"
-"""),
+""", "subslide"),
     md(r"""
 ### Histograms, layer by layer
 
@@ -228,7 +230,7 @@ assert all(layer["activation"]["saturated"] > 0.5 for layer in tanh_plain.layers
 assert all(layer["activation"]["saturated"] < 0.05 for layer in tanh_bn.layers)
 """),
     md(r"""
-## Summary and questions
+## Summary
 
 - Without normalization, each layer multiplies the activation variance by about
   $\tfrac{1}{2} n s^2$: below $s^\ast = \sqrt{2/n}$ the signal and the gradients vanish (the net
@@ -240,6 +242,10 @@ assert all(layer["activation"]["saturated"] < 0.05 for layer in tanh_bn.layers)
   $\epsilon$ does the scale leak through again.
 - Per-layer histograms of activations and gradients (and the saturated share for tanh) show a
   bad initialization before any training.
+
+""", "slide"),
+    md(r"""
+## Questions
 
 **1.** For a plain ReLU net with hidden layers of 400 units, which weight scale keeps the activation
 variance constant from layer to layer?
@@ -268,7 +274,7 @@ Accuracy only needs the largest score to be in the right place; the loss punishe
 mistakes without bound. Exploded activations make the scores enormous, so every mistake is made
 with near-certainty and costs a huge loss, while many examples are still classified right.
 </details>
-""", "slide"),
+""", "subslide"),
     md(NAV, "skip"),
 ]
 

@@ -76,7 +76,7 @@ for noise in (batch_noise(units, 2), small, large):
           f"to {noise.batchnorm_values.max():+.2f} (spread {noise.batchnorm_spread:.3f})")
 print(f"whole-data statistics give {small.population_value:+.3f}; layer norm gives {small.layernorm_value:+.3f}")
 assert small.batchnorm_spread > 1.5 * large.batchnorm_spread
-"""),
+""", "subslide"),
     md(r"""
 Layer norm's value is the same in every batch, and that is not a matter of luck: the statistics
 of a row use that row only. Checked with the package's `layernorm_forward` on whole batches:
@@ -182,7 +182,7 @@ for size, gap in ln_vs_none.items():
 print("batch norm's deficit against layer norm, batch 2 -> 50:", ", ".join(f"{d:.3f}" for d in deficits))
 """),
     md(r"""
-## Summary and questions
+## Summary
 
 - Batch norm's output for an example depends on its batch-mates; the noise of the batch
   statistics shrinks only like $1/\sqrt{B}$, and at $B = 2$ every output is $\pm 1$.
@@ -193,6 +193,10 @@ print("batch norm's deficit against layer norm, batch 2 -> 50:", ", ".join(f"{d:
   At batch 5 the effect is small on this easy dataset (a few points of accuracy); at batch 2
   batch norm collapses.
 - Equal epochs mean unequal steps: compare norms at the same batch size, paired by seed.
+
+""", "slide"),
+    md(r"""
+## Questions
 
 **1.** Why does batch norm hurt at small batches even though the running averages used at test
 time are good estimates of the whole-data statistics?
@@ -225,7 +229,7 @@ seed-to-seed variation is common to both norms and cancels in the difference. Th
 difference is the noise that matters for the comparison, and it is often smaller than either
 column's spread.
 </details>
-""", "slide"),
+""", "subslide"),
     md(NAV, "skip"),
 ]
 

@@ -22,8 +22,10 @@ def exercise(name, source):
 
 
 def check(name, source):
-    """A cell that runs a self-check and shows its report (metadata.selfcheck names the check)."""
-    return code(source, "fragment", selfcheck=name)
+    """A cell that runs a self-check and shows its report (metadata.selfcheck names the check).
+
+    On a slide of its own, after the exercise's: a filled-in report is long."""
+    return code(source, "subslide", selfcheck=name)
 
 
 cells = [
@@ -113,7 +115,7 @@ the classic check would print for the same code. The checks know these mistakes:
     code("""
 for entry in CATALOGUE:
     print(f"{entry.id:36s} {entry.title}")
-""", "fragment"),
+""", "subslide"),
     md(r"""
 ## Exercise 1 · Batch norm, forward
 
@@ -293,7 +295,7 @@ The same package checks the convolutional variants of CS231n's `ConvolutionalNet
 without a transpose, and interleaved groups). Import them from `cs231n_norm.selfcheck`.
 """, "subslide"),
     md(r"""
-## Summary and questions
+## Summary
 
 - A self-check compares your functions with a reference on inputs designed to expose mistakes:
   $N = D$ and $N \ne D$, per-feature offsets and scales, a tiny-variance feature, random
@@ -304,6 +306,10 @@ without a transpose, and interleaved groups). Import them from `cs231n_norm.self
   reversed update (momentum), test outputs that are "too clean" (batch statistics in test mode).
 - Passing means agreement to about $10^{-4}$ on every probe; a float64 implementation
   usually agrees to $10^{-15}$.
+
+""", "slide"),
+    md(r"""
+## Questions
 
 **1.** Why does the check use a random upstream gradient instead of `dout = np.ones(...)`?
 
@@ -333,7 +339,7 @@ The gradient check only looks at train-mode outputs and their gradients; the run
 never enter them. They only matter in test mode, after several training steps, which is what
 the self-check runs.
 </details>
-""", "slide"),
+""", "subslide"),
     md(NAV, "skip"),
 ]
 
