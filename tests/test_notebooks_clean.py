@@ -294,6 +294,47 @@ def check_link_targets(path, nb):
     return problems
 
 
+SLIDE_TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
+CODE_COLUMNS = 88  # a deck's 1280-pixel slide shows 88 columns of code (tools/build_slides.py)
+READING_TIME = re.compile(r"about \*\*\d+ minutes\*\*", re.IGNORECASE)
+
+
+def check_slide_metadata(path, nb):
+    """Every cell has a slide type nbconvert knows, and the first cell opens a slide."""
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        kind = cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
+        if kind not in SLIDE_TYPES:
+            problems.append(f"cell {index}: slideshow.slide_type is {kind!r}, expected one of {sorted(SLIDE_TYPES)}")
+    if nb.cells and nb.cells[0].get("metadata", {}).get("slideshow", {}).get("slide_type") != "slide":
+        problems.append("cell 0: the first cell must be a 'slide' (the deck's title slide)")
+    return problems
+
+
+def check_reading_time(path, nb):
+    """01+: the opening cells say how long the notebook takes ("about **25 minutes**")."""
+    if path.name == INDEX:
+        return []
+    opening = "\n".join(c.source for c in nb.cells[:GOALS_WITHIN] if c.cell_type == "markdown")
+    if not READING_TIME.search(opening):
+        return [f"the first {GOALS_WITHIN} cells do not say how long the notebook takes "
+                f"(expected e.g. 'about **25 minutes**')"]
+    return []
+
+
+def check_code_width(path, nb):
+    """Code shown on a slide fits it: no line longer than CODE_COLUMNS characters."""
+    problems = []
+    for index, cell in _code_cells(nb):
+        if cell.get("metadata", {}).get("slideshow", {}).get("slide_type") == "skip":
+            continue
+        for number, line in enumerate(cell.source.splitlines(), start=1):
+            if len(line) > CODE_COLUMNS:
+                problems.append(f"cell {index} line {number}: {len(line)} characters, "
+                                f"at most {CODE_COLUMNS} fit on a slide: {line[:40]!r}...")
+    return problems
+
+
 CHECKS = [
     check_format,
     check_kernel_metadata,
@@ -308,6 +349,9 @@ CHECKS = [
     check_questions,
     check_navigation,
     check_link_targets,
+    check_slide_metadata,
+    check_reading_time,
+    check_code_width,
 ]
 
 _CACHE: dict[Path, object] = {}
@@ -378,6 +422,7 @@ def _bad_notebook():
         new_code_cell("y = 2", execution_count=None, metadata={"tags": ["skip-execution"]}),
         new_code_cell("z = 3", execution_count=None),
         new_code_cell("w = 4", execution_count=6),
+        new_code_cell("total = " + " + ".join(["value"] * 20), execution_count=7),  # 100 columns
     ]
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python", "display_name": "Python", "language": "python"}
@@ -401,7 +446,7 @@ def test_a_clean_notebook_passes_every_check(tmp_path):
     previous = NOTEBOOKS[-1].name if NOTEBOOKS else INDEX  # 99 comes after all of them
     nav = f"[previous]({previous}) | [Index](00_index.ipynb)"
     nb = new_notebook(cells=[
-        new_markdown_cell(f"{nav}\n\n# 99 Clean\n\n## Learning goals\n\n- one"),
+        new_markdown_cell(f"{nav}\n\n# 99 Clean\n\n## Learning goals\n\nAbout **5 minutes**.\n\n- one"),
         new_code_cell("%matplotlib inline\nimport numpy as np", execution_count=1),
         new_code_cell("raise ValueError('shown on purpose')", execution_count=2,
                       metadata={"tags": ["raises-exception"]}, outputs=[
@@ -416,6 +461,8 @@ def test_a_clean_notebook_passes_every_check(tmp_path):
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
+    for cell in nb.cells:
+        cell.metadata["slideshow"] = {"slide_type": "slide"}
     path = NOTEBOOK_DIR / "99_clean.ipynb"  # not written: checks only read `nb`
     for check in CHECKS:
         assert check(path, nb) == [], check.__name__
