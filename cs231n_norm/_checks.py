@@ -61,26 +61,61 @@ def same_shape(name, array, expected_shape):
         raise ValueError(f"{name} must have shape {tuple(expected_shape)}, got shape {array.shape}")
 
 
-def finite_input(name, array, statistic=None):
+def finite_input(
+    name,
+    array,
+    statistic=None,
+    needs="normalization needs finite input",
+    task="normalize",
+    overflow="its variance overflows",
+):
     """Raise if `array` holds NaN or inf.
 
-    `statistic` is an optional reduction of `array` already computed by the
-    caller (a mean): when it is finite, so is every element (NaN and inf
-    propagate through a sum), so the full scan is skipped.
+    Parameters
+    ----------
+    name : str, the argument's name for the message
+    array : ndarray
+    statistic : optional small array, or tuple of them, that the caller has computed
+        from `array` anyway (a variance, the column sums dbeta = dout.sum(0), ...)
+        and that any NaN or inf in `array` necessarily makes non-finite (NaN and inf
+        propagate through sums and products). When it is finite, so is every element
+        of `array`, and the full scan is skipped: the check costs next to nothing.
+        When it is not finite although `array` is, the statistic overflowed: the
+        values of `array` are too large for its dtype, and that is the error raised.
+    needs : str, the end of the NaN message: what needs finite values
+    task, overflow : the end of the overflow message, "`name` has values too large
+        to `task` in <dtype> (largest magnitude ...): `overflow`"
     """
-    if statistic is not None and np.isfinite(statistic).all():
-        return
+    if statistic is None:
+        if np.isfinite(array).all():
+            return
+    else:
+        statistics = statistic if isinstance(statistic, tuple) else (statistic,)
+        if all(np.isfinite(s).all() for s in statistics):
+            return
     bad = ~np.isfinite(array)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
             f"{name} contains {int(bad.sum())} NaN or inf value(s) (first at index {first}, "
-            f"value {array[first]}); normalization needs finite input"
+            f"value {array[first]}); {needs}"
         )
     if statistic is not None:
+        or_float64 = " or convert it to float64" if array.dtype == np.float32 else ""
         raise ValueError(
-            f"{name} has values too large to normalize in {array.dtype} "
-            f"(largest magnitude {np.abs(array).max()}): the mean overflows"
+            f"{name} has values too large to {task} in {array.dtype} "
+            f"(largest magnitude {np.abs(array).max():.3g}): {overflow}. "
+            f"Rescale {name} (divide it by a constant){or_float64}"
+        )
+
+
+def not_empty(name, array):
+    """Raise if `array` has no elements (some axis of size 0)."""
+    if array.size == 0:
+        empty_axis = array.shape.index(0)
+        raise ValueError(
+            f"{name} must not be empty, got shape {array.shape} (axis {empty_axis} has size 0): "
+            "there is nothing to normalize"
         )
 
 
@@ -117,17 +152,27 @@ def param_dict(name, value):
     return value
 
 
+def _mode_text(name, mode, when=""):
+    """The error for a 'mode' value that is not 'train' or 'test' (checked as a str first:
+    a numpy array would make ``mode in (...)`` ambiguous)."""
+    if not isinstance(mode, str):
+        return f"{name}['mode'] must be the string 'train' or 'test'{when}, got {describe(mode)}"
+    return f"{name}['mode'] must be 'train' or 'test'{when}, got {mode!r}"
+
+
 def optional_mode(name, param):
     """For layers that behave the same in train and test mode: accept a 'mode' key
     (a network sets it on every layer's param dict) but reject a misspelt one."""
-    if "mode" in param and param["mode"] not in ("train", "test"):
-        raise ValueError(f"{name}['mode'] must be 'train' or 'test' when given, got {param['mode']!r}")
+    if "mode" in param:
+        mode = param["mode"]
+        if not isinstance(mode, str) or mode not in ("train", "test"):
+            raise ValueError(_mode_text(name, mode, " when given"))
 
 
 def mode_of(name, param):
     if "mode" not in param:
         raise ValueError(f"{name}['mode'] is required: 'train' or 'test'; got keys {list(param)}")
     mode = param["mode"]
-    if mode not in ("train", "test"):
-        raise ValueError(f"{name}['mode'] must be 'train' or 'test', got {mode!r}")
+    if not isinstance(mode, str) or mode not in ("train", "test"):
+        raise ValueError(_mode_text(name, mode))
     return mode

@@ -77,6 +77,11 @@ def normalize(x, axes, eps, center=True):
     eps : float, added to the variance before the square root
     center : bool, subtract the mean (False gives RMSNorm: ``x / sqrt(mean(x^2) + eps)``)
 
+    NaN and inf in x are not reported here: they propagate into the results (and a
+    variance that overflows gives x_hat = 0). The layers report them, from the
+    variance this returns; the sweep trainer relies on a diverging net's NaN staying
+    in its own slice of a stacked array.
+
     Returns
     -------
     x_hat : ndarray, shape of x
@@ -114,6 +119,8 @@ def normalize_backward(dx_hat, x_hat, inv_std, axes, center=True):
     x_hat, inv_std : from :func:`normalize`
     axes : the same axes as the forward pass
     center : the same flag as the forward pass
+
+    Like :func:`normalize`, this does not report NaN or inf (the layers do).
 
     Returns
     -------

@@ -6,6 +6,28 @@ that chooses the axes. Batch norm and layer norm can also keep their staged
 computational graph (:mod:`cs231n_norm.graph`), which is what the staged
 backward pass walks. Inputs are never modified; the only thing written is the
 running statistics in ``bn_param``.
+
+Two rules hold for every layer here:
+
+* dtype: a layer computes in the dtype of its data, ``x`` in a forward pass and
+  the forward's ``x`` (kept in the cache) in a backward pass. Every other float
+  argument (gamma, beta, w, b, dout, stored running statistics) is converted to
+  that dtype, so float32 data give float32 results even with float64 parameters
+  or a float64 dout, and float64 data float64 results even with float32 ones.
+  (The running statistics that a train-mode pass writes back are
+  ``momentum * old + (1 - momentum) * batch``, in numpy's promotion of the two.)
+* NaN and inf: x, gamma, beta, w, b, stored running statistics and the upstream
+  gradient dout are checked, and NaN or inf in them is reported naming the
+  argument. The check of a large array reuses a small one the layer computes
+  anyway and that a NaN or inf necessarily poisons (the variance of x, the
+  column sums dbeta = dout.sum(0)), so it costs next to nothing; when that small
+  array is not finite although the input is, the input's values are too large
+  for its dtype, and that is reported. Exception: relu_backward, which has no
+  such sum (a full scan would cost ~15% of the call); a NaN in its dout reaches
+  dx (NaN * 0 is NaN) and is reported by the next backward pass.
+  The core (:func:`~cs231n_norm.core.normalize`, ``normalize_backward``) and
+  :func:`update_running_stats` do not check for NaN: the sweep trainer relies on
+  a diverging net's NaN staying in its own slice.
 """
 
 import numpy as np
@@ -23,13 +45,21 @@ from .graph import normalization_graph
 # ------------------------------------------------------------------ helpers
 
 
-def _feature_params(x, gamma, beta, features, layer):
-    """gamma and beta as arrays of shape (features,) in x's dtype."""
+def _feature_params(x, gamma, beta, shape):
+    """gamma and beta as finite arrays of `shape` in x's dtype."""
     gamma = check.float_array("gamma", gamma, dtype=x.dtype)
     beta = check.float_array("beta", beta, dtype=x.dtype)
-    check.same_shape("gamma", gamma, (features,))
-    check.same_shape("beta", beta, (features,))
+    check.same_shape("gamma", gamma, shape)
+    check.same_shape("beta", beta, shape)
+    check.finite_input("gamma", gamma, needs="the scale gamma must be finite")
+    check.finite_input("beta", beta, needs="the shift beta must be finite")
     return gamma, beta
+
+
+def _finite_data(x, var):
+    """Raise if x held NaN or inf, or values whose variance overflows: `var`, the
+    layer's variance of x (a small array), is then not finite."""
+    check.finite_input("x", x, statistic=var, overflow="its variance overflows")
 
 
 def _cache_of(cache, layer, function):
@@ -45,9 +75,20 @@ def _cache_of(cache, layer, function):
 
 
 def _upstream(dout, cache):
+    """dout, validated and in the dtype of the forward's x (see the module's dtype rule)."""
     dout = check.float_array("dout", dout)
     check.same_shape("dout", dout, cache.extra["x_shape"])
     return dout.astype(cache.x_hat.dtype, copy=False)
+
+
+def _finite_upstream(dout, *sums):
+    """Raise if dout held NaN or inf. `sums` are the parameter gradients the backward
+    pass has computed (dbeta = dout summed over the batch, dgamma): small arrays that
+    are not finite when dout is not, or when its values are too large to sum."""
+    check.finite_input(
+        "dout", dout, statistic=sums, needs="the backward pass needs a finite upstream gradient",
+        task="backpropagate", overflow="its sums over the batch (the parameter gradients) overflow",
+    )
 
 
 # ------------------------------------------------------------------ running statistics
@@ -61,6 +102,8 @@ def update_running_stats(bn_param, batch_mean, batch_var, count):
     batch variance (1/count), unless ``bn_param['running_var_unbiased']`` is true,
     in which case it is rescaled by count / (count - 1) as PyTorch does.
     New arrays are stored; the arrays previously in `bn_param` are not modified.
+    NaN is not checked for here (the sweep trainer relies on that); the layers check
+    the stored statistics before they call this.
 
     Parameters
     ----------
@@ -130,6 +173,10 @@ def _bn_settings(bn_param, features, dtype):
         if bn_param.get(key) is not None:
             stat = check.float_array(f"bn_param['{key}']", bn_param[key])
             check.same_shape(f"bn_param['{key}']", stat, (features,))
+            check.finite_input(
+                f"bn_param['{key}']", stat,
+                needs="running statistics must be finite (a diverged training run leaves NaN in them)",
+            )
             if key == "running_var" and mode == "test" and not (stat >= 0).all():
                 raise ValueError(f"bn_param['running_var'] must be >= 0 everywhere (a variance), got minimum {stat.min()}")
         elif mode == "test":
@@ -171,8 +218,9 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     cache : NormCache for batchnorm_backward / batchnorm_backward_alt
     """
     x = check.float_array("x", x, ndim=2)
+    check.not_empty("x", x)
     N, D = x.shape
-    gamma, beta = _feature_params(x, gamma, beta, D, "batchnorm")
+    gamma, beta = _feature_params(x, gamma, beta, (D,))
     mode, eps = _bn_settings(bn_param, D, x.dtype)
     extra = {"x_shape": x.shape}
 
@@ -193,7 +241,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         x_hat, mean, var, inv_std = normalize(x, (0,), eps)
         out = gamma * x_hat
         out += beta  # in place: one large new array instead of two
-    check.finite_input("x", x, statistic=mean)
+    _finite_data(x, var)
     update_running_stats(bn_param, mean[0], var[0], N)
     return out, NormCache("batchnorm", "train", x_hat, inv_std, gamma, (0,), graph, extra)
 
@@ -221,6 +269,7 @@ def batchnorm_backward(dout, cache):
             "use batchnorm_backward_alt, or run the forward with keep_graph=True"
         )
     grads = cache.graph.backward(dout)
+    _finite_upstream(dout, grads["beta"], grads["gamma"])
     return grads["x"], grads["gamma"], grads["beta"]
 
 
@@ -254,6 +303,7 @@ def batchnorm_backward_alt(dout, cache):
     x_hat, N = cache.x_hat, dout.shape[0]
     # Both sums in one call; on large arrays each thread sums its own rows (core.column_sums).
     dbeta, dgamma = column_sums(dout, x_hat)
+    _finite_upstream(dout, dbeta, dgamma)
     scale, mean_dout, mean_dout_x_hat = cache.gamma * cache.inv_std[0], dbeta / N, dgamma / N
     dx = parallel_elementwise(lambda dout, x_hat: scale * (dout - (mean_dout + x_hat * mean_dout_x_hat)), dout, x_hat)
     return dx, dgamma, dbeta
@@ -263,6 +313,7 @@ def _test_mode_backward(dout, cache):
     """In test mode mean and variance are constants, so dx is just the affine map's."""
     dgamma = np.einsum("ij,ij->j", dout, cache.x_hat)
     dbeta = dout.sum(axis=0)
+    _finite_upstream(dout, dbeta, dgamma)
     return dout * (cache.gamma * cache.inv_std), dgamma, dbeta
 
 
@@ -293,19 +344,20 @@ def layernorm_forward(x, gamma, beta, ln_param):
     """
     x = check.float_array("x", x, ndim=2)
     N, D = x.shape
-    gamma, beta = _feature_params(x, gamma, beta, D, "layernorm")
+    gamma, beta = _feature_params(x, gamma, beta, (D,))
     eps = _ln_settings(ln_param)
     if D < 2:
         raise ValueError(f"x must have at least 2 features for layer norm (the variance of one is 0), got shape {x.shape}")
+    check.not_empty("x", x)
     if ln_param.get("keep_graph", True):
         graph = normalization_graph(x, gamma, beta, eps, axis=1)
-        mean, x_hat, inv_std, out = graph["mu"].value, graph["x_hat"].value, graph["inv_std"].value, graph["out"].value
+        var, x_hat, inv_std, out = graph["var"].value, graph["x_hat"].value, graph["inv_std"].value, graph["out"].value
     else:
         graph = None
-        x_hat, mean, _, inv_std = normalize(x, (1,), eps)
+        x_hat, _, var, inv_std = normalize(x, (1,), eps)
         out = gamma * x_hat
         out += beta  # in place: one large new array instead of two
-    check.finite_input("x", x, statistic=mean)
+    _finite_data(x, var)
     return out, NormCache("layernorm", "train", x_hat, inv_std, gamma, (1,), graph, {"x_shape": x.shape})
 
 
@@ -336,6 +388,7 @@ def layernorm_backward(dout, cache):
     dout = _upstream(dout, cache)
     x_hat, gamma, D = cache.x_hat, cache.gamma, dout.shape[1]
     dbeta, dgamma = column_sums(dout, x_hat)
+    _finite_upstream(dout, dbeta, dgamma)
     # Row means of gamma * dout and of gamma * dout * x_hat, shape (N, 1); einsum forms no product array.
     mean_g = np.einsum("ij,j->i", dout, gamma)[:, None] / D
     mean_g_x_hat = np.einsum("ij,j,ij->i", dout, gamma, x_hat)[:, None] / D
@@ -353,6 +406,7 @@ def layernorm_backward_staged(dout, cache):
     if cache.graph is None:
         raise ValueError("cache has no staged graph (layernorm_forward ran with ln_param['keep_graph'] = False)")
     grads = cache.graph.backward(dout)
+    _finite_upstream(dout, grads["beta"], grads["gamma"])
     return grads["x"], grads["gamma"], grads["beta"]
 
 
@@ -374,13 +428,15 @@ def rmsnorm_forward(x, gamma, rms_param):
     cache : NormCache for rmsnorm_backward
     """
     x = check.float_array("x", x, ndim=2)
+    check.not_empty("x", x)
     N, D = x.shape
     gamma = check.float_array("gamma", gamma, dtype=x.dtype)
     check.same_shape("gamma", gamma, (D,))
+    check.finite_input("gamma", gamma, needs="the scale gamma must be finite")
     eps = check.positive_number("rms_param['eps']", check.param_dict("rms_param", rms_param).get("eps", 1e-5))
     check.optional_mode("rms_param", rms_param)
-    check.finite_input("x", x)
-    x_hat, _, _, inv_rms = normalize(x, (1,), eps, center=False)
+    x_hat, _, mean_square, inv_rms = normalize(x, (1,), eps, center=False)
+    check.finite_input("x", x, statistic=mean_square, overflow="its mean square overflows")
     return gamma * x_hat, NormCache("rmsnorm", "train", x_hat, inv_rms, gamma, (1,), None, {"x_shape": x.shape})
 
 
@@ -389,6 +445,7 @@ def rmsnorm_backward(dout, cache):
     cache = _cache_of(cache, "rmsnorm", "rmsnorm_backward")
     dout = _upstream(dout, cache)
     dgamma = np.einsum("ij,ij->j", dout, cache.x_hat)
+    _finite_upstream(dout, dgamma)
     dx = normalize_backward(cache.gamma * dout, cache.x_hat, cache.inv_std, (1,), center=False)
     return dx, dgamma
 
@@ -416,8 +473,9 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     cache : NormCache for spatial_batchnorm_backward
     """
     x = _nchw(x)
+    check.not_empty("x", x)
     N, C, H, W = x.shape
-    gamma, beta = _feature_params(x, gamma, beta, C, "spatial_batchnorm")
+    gamma, beta = _feature_params(x, gamma, beta, (C,))
     mode, eps = _bn_settings(bn_param, C, x.dtype)
     per_channel = (1, C, 1, 1)
     extra = {"x_shape": x.shape}
@@ -431,7 +489,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     if count < 2:
         raise ValueError(f"x must hold at least 2 values per channel in train mode (N*H*W >= 2), got shape {x.shape}")
     x_hat, mean, var, inv_std = normalize(x, (0, 2, 3), eps)
-    check.finite_input("x", x, statistic=mean)
+    _finite_data(x, var)
     update_running_stats(bn_param, mean.reshape(C), var.reshape(C), count)
     return gamma4 * x_hat + beta4, NormCache("spatial_batchnorm", "train", x_hat, inv_std, gamma4, (0, 2, 3), None, extra)
 
@@ -454,6 +512,7 @@ def spatial_batchnorm_backward(dout, cache):
     axes = (0, 2, 3)
     dgamma = np.einsum("nchw,nchw->c", dout, cache.x_hat)
     dbeta = np.einsum("nchw->c", dout)
+    _finite_upstream(dout, dbeta, dgamma)
     if cache.mode == "test":
         return dout * cache.gamma * cache.inv_std, dgamma, dbeta
     dx = normalize_backward(cache.gamma * dout, cache.x_hat, cache.inv_std, axes)
@@ -487,17 +546,15 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     if isinstance(G, bool) or not isinstance(G, (int, np.integer)) or G < 1 or C % G:
         raise ValueError(f"G must be a positive integer dividing the number of channels C={C}, got {check.describe(G)}")
     G = int(G)
-    gamma = check.float_array("gamma", gamma, dtype=x.dtype)
-    beta = check.float_array("beta", beta, dtype=x.dtype)
-    check.same_shape("gamma", gamma, (1, C, 1, 1))
-    check.same_shape("beta", beta, (1, C, 1, 1))
+    gamma, beta = _feature_params(x, gamma, beta, (1, C, 1, 1))
     eps = check.positive_number("gn_param['eps']", check.param_dict("gn_param", gn_param).get("eps", 1e-5))
     check.optional_mode("gn_param", gn_param)
     if C // G * H * W < 2:
         raise ValueError(f"each group must hold at least 2 values (C/G*H*W >= 2), got shape {x.shape} with G={G}")
+    check.not_empty("x", x)
     grouped = x.reshape(N, G, -1)  # contiguous channels share a group
-    x_hat, mean, _, inv_std = normalize(grouped, (2,), eps)
-    check.finite_input("x", x, statistic=mean)
+    x_hat, _, var, inv_std = normalize(grouped, (2,), eps)
+    _finite_data(x, var)
     x_hat = x_hat.reshape(x.shape)
     extra = {"x_shape": x.shape, "G": G}
     return gamma * x_hat + beta, NormCache("spatial_groupnorm", "train", x_hat, inv_std, gamma, (2,), None, extra)
@@ -522,6 +579,7 @@ def spatial_groupnorm_backward(dout, cache):
     G = cache.extra["G"]
     dgamma = np.einsum("nchw,nchw->c", dout, cache.x_hat).reshape(1, C, 1, 1)
     dbeta = np.einsum("nchw->c", dout).reshape(1, C, 1, 1)
+    _finite_upstream(dout, dbeta, dgamma)
     dx_hat = (cache.gamma * dout).reshape(N, G, -1)
     dx = normalize_backward(dx_hat, cache.x_hat.reshape(N, G, -1), cache.inv_std, (2,))
     return dx.reshape(dout.shape), dgamma, dbeta
@@ -536,24 +594,26 @@ def affine_forward(x, w, b):
     Parameters
     ----------
     x : ndarray, shape (N, d_1, ..., d_k) with d_1 * ... * d_k = D
-    w : ndarray, shape (D, M)
-    b : ndarray, shape (M,)
+    w : ndarray, shape (D, M), converted to x's dtype
+    b : ndarray, shape (M,), converted to x's dtype
 
     Returns
     -------
-    out : ndarray, shape (N, M)
+    out : ndarray, shape (N, M), dtype of x
     cache : (x, w) for affine_backward
     """
     x = check.float_array("x", x)
     if x.ndim < 2:
         raise ValueError(f"x must have at least 2 dimensions (N, ...), got shape {x.shape}")
-    w = check.float_array("w", w, ndim=2)
-    b = check.float_array("b", b, ndim=1)
+    w = check.float_array("w", w, ndim=2, dtype=x.dtype)
+    b = check.float_array("b", b, ndim=1, dtype=x.dtype)
     D = int(np.prod(x.shape[1:]))
     if w.shape[0] != D:
         raise ValueError(f"w must have shape ({D}, M) to match x of shape {x.shape}, got shape {w.shape}")
     check.same_shape("b", b, (w.shape[1],))
-    check.finite_input("x", x)
+    check.finite_input("x", x, needs="the layer needs finite input")
+    check.finite_input("w", w, needs="the weights must be finite")
+    check.finite_input("b", b, needs="the biases must be finite")
     return x.reshape(len(x), D) @ w + b, ("affine", x, w)
 
 
@@ -570,31 +630,41 @@ def affine_backward(dout, cache):
     dx : ndarray, shape of x
     dw : ndarray, shape (D, M)
     db : ndarray, shape (M,)
+        all three in the dtype of the forward's x (dout is converted to it)
     """
     if not (isinstance(cache, tuple) and len(cache) == 3 and cache[0] == "affine"):
         raise TypeError(f"cache must be the cache returned by affine_forward, got {check.describe(cache)}")
     _, x, w = cache
-    dout = check.float_array("dout", dout)
+    dout = check.float_array("dout", dout, dtype=x.dtype)
     check.same_shape("dout", dout, (len(x), w.shape[1]))
+    db = dout.sum(axis=0)
+    check.finite_input(
+        "dout", dout, statistic=db, needs="the backward pass needs a finite upstream gradient",
+        task="backpropagate", overflow="its sum over the batch (db) overflows",
+    )
     dx = (dout @ w.T).reshape(x.shape)
     dw = x.reshape(len(x), -1).T @ dout
-    db = dout.sum(axis=0)
     return dx, dw, db
 
 
 def relu_forward(x):
     """ReLU ``max(0, x)``. x: any shape. Returns out (shape of x) and cache."""
     x = check.float_array("x", x)
-    check.finite_input("x", x)
+    check.finite_input("x", x, needs="the layer needs finite input")
     return np.maximum(x, 0), ("relu", x)
 
 
 def relu_backward(dout, cache):
-    """Backward pass for ReLU. dout: shape of x. Returns dx (shape of x)."""
+    """Backward pass for ReLU. dout: shape of x. Returns dx (shape and dtype of x).
+
+    dout is not scanned for NaN or inf: there is no sum to reuse, and a scan would
+    cost ~15% of the call. A NaN or inf in dout reaches dx (even where x <= 0,
+    as NaN * 0 and inf * 0 are NaN), and the next backward pass reports it.
+    """
     if not (isinstance(cache, tuple) and len(cache) == 2 and cache[0] == "relu"):
         raise TypeError(f"cache must be the cache returned by relu_forward, got {check.describe(cache)}")
     x = cache[1]
-    dout = check.float_array("dout", dout)
+    dout = check.float_array("dout", dout, dtype=x.dtype)
     check.same_shape("dout", dout, x.shape)
     return dout * (x > 0)
 
@@ -615,7 +685,7 @@ def softmax_loss(x, y):
     x = check.float_array("x", x, ndim=2)
     if len(x) == 0:
         raise ValueError(f"x must hold at least one example (the loss is a mean over the batch), got shape {x.shape}")
-    check.finite_input("x", x)
+    check.finite_input("x", x, needs="the loss needs finite scores")
     y = np.asarray(y)
     if y.dtype.kind not in "iu":
         raise TypeError(f"y must be an integer array of labels, got dtype {y.dtype}; convert explicitly, e.g. y.astype(np.int64)")

@@ -189,11 +189,135 @@ CASES = [
 ]
 
 
+# NaN and inf outside x: the upstream gradient of every backward pass, the parameters,
+# the stored running statistics (in both modes).
+STATS = {"running_mean": G5, "running_var": np.ones(5)}
+NAN_DOUT = r"dout contains 1 NaN or inf value\(s\) \(first at index \(2, 3\), value nan\); the backward pass needs a finite upstream gradient"
+NAN_DOUT4 = r"dout contains 1 NaN or inf value\(s\) \(first at index \(1, 2, 0, 1\), value nan\); the backward pass needs"
+DOUT = RNG.standard_normal(X.shape)
+DOUT4 = RNG.standard_normal(X4.shape)
+
+
+def bn_test_cache():
+    return batchnorm_forward(X, G5, B5, {"mode": "test", **STATS})[1]
+
+
+def affine_cache():
+    return affine_forward(X, RNG.standard_normal((5, 3)), np.ones(3))[1]
+
+
+def too_large_dout():
+    """Finite, but its column sums (dbeta) overflow float64: 1e308 + 1e308 = inf."""
+    dout = DOUT.copy()
+    dout[:2, 1] = 1e308
+    return dout
+
+
+CASES += [
+    # ---- dout in every backward pass
+    ("bn bw dout nan", lambda: batchnorm_backward(with_nan(DOUT, (2, 3)), bn_cache()), ValueError, NAN_DOUT),
+    ("bn bw dout inf", lambda: batchnorm_backward(with_nan(DOUT, (0, 1), -np.inf), bn_cache()), ValueError, r"dout contains 1 NaN or inf value\(s\) \(first at index \(0, 1\), value -inf\)"),
+    ("bn bw alt dout nan", lambda: batchnorm_backward_alt(with_nan(DOUT, (2, 3)), bn_cache()), ValueError, NAN_DOUT),
+    ("bn bw alt dout inf", lambda: batchnorm_backward_alt(with_nan(DOUT, (3, 4), np.inf), bn_cache()), ValueError, r"dout contains 1 NaN or inf value\(s\) \(first at index \(3, 4\), value inf\)"),
+    ("bn bw alt dout too large", lambda: batchnorm_backward_alt(too_large_dout(), bn_cache()), ValueError, r"dout has values too large to backpropagate in float64 \(largest magnitude 1e\+308\): its sums over the batch \(the parameter gradients\) overflow\. Rescale dout \(divide it by a constant\)$"),
+    ("bn bw test dout nan", lambda: batchnorm_backward(with_nan(DOUT, (2, 3)), bn_test_cache()), ValueError, NAN_DOUT),
+    ("bn bw alt test dout nan", lambda: batchnorm_backward_alt(with_nan(DOUT, (2, 3)), bn_test_cache()), ValueError, NAN_DOUT),
+    ("ln bw dout nan", lambda: layernorm_backward(with_nan(DOUT, (2, 3)), ln_cache()), ValueError, NAN_DOUT),
+    ("ln staged dout nan", lambda: layernorm_backward_staged(with_nan(DOUT, (2, 3)), ln_cache()), ValueError, NAN_DOUT),
+    ("rms bw dout nan", lambda: rmsnorm_backward(with_nan(DOUT, (2, 3)), rmsnorm_forward(X, G5, {})[1]), ValueError, NAN_DOUT),
+    ("sbn bw dout nan", lambda: spatial_batchnorm_backward(with_nan(DOUT4, (1, 2, 0, 1)), sbn_cache()), ValueError, NAN_DOUT4),
+    ("sbn bw test dout nan", lambda: spatial_batchnorm_backward(with_nan(DOUT4, (1, 2, 0, 1)), spatial_batchnorm_forward(X4, G6, B6, {"mode": "test", "running_mean": G6, "running_var": np.ones(6)})[1]), ValueError, NAN_DOUT4),
+    ("gn bw dout nan", lambda: spatial_groupnorm_backward(with_nan(DOUT4, (1, 2, 0, 1)), gn_cache()), ValueError, NAN_DOUT4),
+    ("affine bw dout nan", lambda: affine_backward(with_nan(DOUT[:, :3], (2, 1)), affine_cache()), ValueError, r"dout contains 1 NaN or inf value\(s\) \(first at index \(2, 1\), value nan\); the backward pass needs"),
+    ("affine bw dout too large", lambda: affine_backward(too_large_dout()[:, :3], affine_cache()), ValueError, r"dout has values too large to backpropagate in float64 .*: its sum over the batch \(db\) overflows"),
+    # ---- gamma, beta, w, b
+    ("bn gamma nan", lambda: batchnorm_forward(X, with_nan(G5, 3), B5, bn()), ValueError, r"gamma contains 1 NaN or inf value\(s\) \(first at index \(3,\), value nan\); the scale gamma must be finite"),
+    ("bn beta inf", lambda: batchnorm_forward(X, G5, with_nan(B5, 0, np.inf), bn()), ValueError, r"beta contains 1 NaN or inf value\(s\) \(first at index \(0,\), value inf\); the shift beta must be finite"),
+    ("bn gamma nan test", lambda: batchnorm_forward(X, with_nan(G5, 1), B5, {"mode": "test", **STATS}), ValueError, r"gamma contains 1 NaN or inf value\(s\) \(first at index \(1,\)"),
+    ("bn gamma nan no graph", lambda: batchnorm_forward(X, with_nan(G5, 1), B5, bn(keep_graph=False)), ValueError, r"gamma contains 1 NaN or inf"),
+    ("ln gamma nan", lambda: layernorm_forward(X, with_nan(G5, 4), B5, {}), ValueError, r"gamma contains 1 NaN or inf value\(s\) \(first at index \(4,\)"),
+    ("ln beta nan", lambda: layernorm_forward(X, G5, with_nan(B5, 4), {"keep_graph": False}), ValueError, r"beta contains 1 NaN or inf value\(s\) \(first at index \(4,\)"),
+    ("rms gamma nan", lambda: rmsnorm_forward(X, with_nan(G5, 2), {}), ValueError, r"gamma contains 1 NaN or inf value\(s\) \(first at index \(2,\)"),
+    ("sbn beta nan", lambda: spatial_batchnorm_forward(X4, G6, with_nan(B6, 5), bn()), ValueError, r"beta contains 1 NaN or inf value\(s\) \(first at index \(5,\)"),
+    ("gn gamma nan", lambda: spatial_groupnorm_forward(X4, with_nan(G6_4, (0, 2, 0, 0)), B6_4, 2, {}), ValueError, r"gamma contains 1 NaN or inf value\(s\) \(first at index \(0, 2, 0, 0\)"),
+    ("graph beta nan", lambda: normalization_graph(X, G5, with_nan(B5, 1), 1e-5, 0), ValueError, r"beta contains 1 NaN or inf value\(s\) \(first at index \(1,\)"),
+    ("graph x nan", lambda: normalization_graph(with_nan(X, (1, 1)), G5, B5, 1e-5, 1), ValueError, r"x contains 1 NaN or inf value\(s\) \(first at index \(1, 1\)"),
+    ("affine w nan", lambda: affine_forward(X, with_nan(np.ones((5, 3)), (4, 2)), np.ones(3)), ValueError, r"w contains 1 NaN or inf value\(s\) \(first at index \(4, 2\), value nan\); the weights must be finite"),
+    ("affine b inf", lambda: affine_forward(X, np.ones((5, 3)), with_nan(np.ones(3), 0, -np.inf)), ValueError, r"b contains 1 NaN or inf value\(s\) \(first at index \(0,\), value -inf\); the biases must be finite"),
+    # ---- stored running statistics, test and train mode
+    ("bn test running_mean nan", lambda: batchnorm_forward(X, G5, B5, {"mode": "test", "running_mean": with_nan(G5, 2), "running_var": np.ones(5)}), ValueError, r"bn_param\['running_mean'\] contains 1 NaN or inf value\(s\) \(first at index \(2,\), value nan\); running statistics must be finite"),
+    ("bn test running_var nan", lambda: batchnorm_forward(X, G5, B5, {"mode": "test", "running_mean": G5, "running_var": with_nan(np.ones(5), 0)}), ValueError, r"bn_param\['running_var'\] contains 1 NaN or inf value\(s\) \(first at index \(0,\), value nan\)"),
+    ("bn test running_var inf", lambda: batchnorm_forward(X, G5, B5, {"mode": "test", "running_mean": G5, "running_var": with_nan(np.ones(5), 0, np.inf)}), ValueError, r"bn_param\['running_var'\] contains 1 NaN or inf value\(s\) \(first at index \(0,\), value inf\)"),
+    ("bn train running_mean nan", lambda: batchnorm_forward(X, G5, B5, bn(running_mean=with_nan(G5, 1), running_var=np.ones(5))), ValueError, r"bn_param\['running_mean'\] contains 1 NaN or inf value\(s\) \(first at index \(1,\)"),
+    ("bn train running_var nan", lambda: batchnorm_forward(X, G5, B5, bn(running_var=with_nan(np.ones(5), 3))), ValueError, r"bn_param\['running_var'\] contains 1 NaN or inf value\(s\) \(first at index \(3,\)"),
+    ("bn train running_var nan momentum 0", lambda: batchnorm_forward(X, G5, B5, bn(momentum=0.0, running_var=with_nan(np.ones(5), 3))), ValueError, r"bn_param\['running_var'\] contains 1 NaN or inf"),
+    ("sbn test running_mean nan", lambda: spatial_batchnorm_forward(X4, G6, B6, {"mode": "test", "running_mean": with_nan(G6, 4), "running_var": np.ones(6)}), ValueError, r"bn_param\['running_mean'\] contains 1 NaN or inf value\(s\) \(first at index \(4,\)"),
+    ("sbn train running_var nan", lambda: spatial_batchnorm_forward(X4, G6, B6, bn(running_var=with_nan(np.ones(6), 0))), ValueError, r"bn_param\['running_var'\] contains 1 NaN or inf value\(s\) \(first at index \(0,\)"),
+    # ---- mode of a type other than str (checked before its value)
+    ("bn mode array", lambda: batchnorm_forward(X, G5, B5, {"mode": np.array(["train", "test"])}), ValueError, r"bn_param\['mode'\] must be the string 'train' or 'test', got array of shape \(2,\) and dtype <U5"),
+    ("bn mode array of one", lambda: batchnorm_forward(X, G5, B5, {"mode": np.array(["train"])}), ValueError, r"bn_param\['mode'\] must be the string 'train' or 'test', got array of shape \(1,\)"),
+    ("bn mode bytes", lambda: batchnorm_forward(X, G5, B5, {"mode": b"train"}), ValueError, r"bn_param\['mode'\] must be the string 'train' or 'test', got bytes b'train'"),
+    ("bn mode None", lambda: batchnorm_forward(X, G5, B5, {"mode": None}), ValueError, r"bn_param\['mode'\] must be the string 'train' or 'test', got NoneType None"),
+    ("sbn mode array", lambda: spatial_batchnorm_forward(X4, G6, B6, {"mode": np.array(["test"])}), ValueError, r"bn_param\['mode'\] must be the string 'train' or 'test', got array of shape \(1,\)"),
+    ("ln mode array", lambda: layernorm_forward(X, G5, B5, {"mode": np.array(["train", "test"])}), ValueError, r"ln_param\['mode'\] must be the string 'train' or 'test' when given, got array of shape \(2,\)"),
+    ("gn mode list", lambda: spatial_groupnorm_forward(X4, G6_4, B6_4, 2, {"mode": ["train"]}), ValueError, r"gn_param\['mode'\] must be the string 'train' or 'test' when given, got list \['train'\]"),
+    # ---- empty arrays
+    ("bn no features", lambda: batchnorm_forward(np.zeros((4, 0)), np.zeros(0), np.zeros(0), bn()), ValueError, r"x must not be empty, got shape \(4, 0\) \(axis 1 has size 0\): there is nothing to normalize"),
+    ("bn no features test", lambda: batchnorm_forward(np.zeros((4, 0)), np.zeros(0), np.zeros(0), {"mode": "test", "running_mean": np.zeros(0), "running_var": np.ones(0)}), ValueError, r"x must not be empty, got shape \(4, 0\) \(axis 1 has size 0\)"),
+    ("bn no examples test", lambda: batchnorm_forward(np.zeros((0, 5)), G5, B5, {"mode": "test", **STATS}), ValueError, r"x must not be empty, got shape \(0, 5\) \(axis 0 has size 0\)"),
+    ("ln no examples", lambda: layernorm_forward(np.zeros((0, 5)), G5, B5, {}), ValueError, r"x must not be empty, got shape \(0, 5\) \(axis 0 has size 0\)"),
+    ("ln no examples no graph", lambda: layernorm_forward(np.zeros((0, 5)), G5, B5, {"keep_graph": False}), ValueError, r"x must not be empty, got shape \(0, 5\)"),
+    ("rms no examples", lambda: rmsnorm_forward(np.zeros((0, 5)), G5, {}), ValueError, r"x must not be empty, got shape \(0, 5\)"),
+    ("sbn no channels", lambda: spatial_batchnorm_forward(np.zeros((2, 0, 2, 2)), np.zeros(0), np.zeros(0), bn()), ValueError, r"x must not be empty, got shape \(2, 0, 2, 2\) \(axis 1 has size 0\)"),
+    ("sbn no examples test", lambda: spatial_batchnorm_forward(np.zeros((0, 6, 2, 2)), G6, B6, {"mode": "test", "running_mean": G6, "running_var": np.ones(6)}), ValueError, r"x must not be empty, got shape \(0, 6, 2, 2\)"),
+    ("gn no examples", lambda: spatial_groupnorm_forward(np.zeros((0, 6, 2, 2)), G6_4, B6_4, 2, {}), ValueError, r"x must not be empty, got shape \(0, 6, 2, 2\)"),
+    ("graph empty", lambda: normalization_graph(np.zeros((0, 5)), G5, B5, 1e-5, 1), ValueError, r"x must not be empty, got shape \(0, 5\)"),
+]
+
+
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # inf - inf on the way to the check
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # a sum of 1e308s, on the way
 @pytest.mark.parametrize("call, error, message", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_bad_input_is_rejected_with_a_clear_message(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# Finite values so large that the variance overflows the dtype (the squares of the
+# deviations exceed ~3e38 in float32, ~1.8e308 in float64). Without the check, the
+# output was all zeros (x_hat = (x - mean) / sqrt(inf)) and running_var became inf.
+TOO_LARGE = {np.float32: 1e20, np.float64: 1e200}
+LARGE_VALUE_LAYERS = {  # name: (shape of x, call with x and a bn_param)
+    "batchnorm": ((4, 5), lambda x, p: batchnorm_forward(x, G5, B5, p)),
+    "batchnorm no graph": ((4, 5), lambda x, p: batchnorm_forward(x, G5, B5, dict(p, keep_graph=False))),
+    "layernorm": ((4, 5), lambda x, p: layernorm_forward(x, G5, B5, {})),
+    "layernorm no graph": ((4, 5), lambda x, p: layernorm_forward(x, G5, B5, {"keep_graph": False})),
+    "rmsnorm": ((4, 5), lambda x, p: rmsnorm_forward(x, G5, {})),
+    "normalization_graph": ((4, 5), lambda x, p: normalization_graph(x, G5, B5, 1e-5, 0)),
+    "spatial_batchnorm": ((2, 6, 2, 2), lambda x, p: spatial_batchnorm_forward(x, G6, B6, p)),
+    "groupnorm": ((2, 6, 2, 2), lambda x, p: spatial_groupnorm_forward(x, G6_4, B6_4, 3, {})),
+}
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the squares, on the way to the check
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("layer", list(LARGE_VALUE_LAYERS))
+def test_values_too_large_to_normalize_are_reported(layer, dtype):
+    """x is finite, but its variance overflows: a ValueError naming x and the dtype, with
+    the fix (rescale; float64 for float32 input); bn_param's running statistics untouched."""
+    shape, call = LARGE_VALUE_LAYERS[layer]
+    x = (RNG.standard_normal(shape) * TOO_LARGE[dtype]).astype(dtype)
+    assert np.isfinite(x).all()
+    bn_param = {"mode": "train", "running_mean": np.zeros(shape[1]), "running_var": np.ones(shape[1])}
+    before = {key: value.copy() for key, value in bn_param.items() if key != "mode"}
+    name = np.dtype(dtype).name
+    fix = r"Rescale x \(divide it by a constant\) or convert it to float64$" if dtype == np.float32 else r"Rescale x \(divide it by a constant\)$"
+    overflowing = "its mean square overflows" if layer == "rmsnorm" else "its variance overflows"
+    with pytest.raises(ValueError, match=rf"x has values too large to normalize in {name} \(largest magnitude .*\): {overflowing}\. {fix}"):
+        call(x, bn_param)
+    for key, value in before.items():
+        np.testing.assert_array_equal(bn_param[key], value)
 
 
 def test_bad_input_leaves_bn_param_alone():

@@ -73,6 +73,8 @@ def test_normalize_leaves_x_alone_and_returns_a_new_x_hat(center):
 @pytest.mark.parametrize("N, D", [(4, 3), (40, 700), (300, 40)])  # 40 x 700 and 300 x 40 span several 64 KiB row blocks
 # (not D = 2: layer norm of two features gives x_hat = +-1 whatever x, so its dx is ~0 and a relative check is meaningless)
 def test_simplified_paths_match_the_staged_ones_across_block_boundaries(N, D):
+    """dx normwise: max |fast - staged| <= 1e-12 * max |staged dx|; dgamma and dbeta
+    elementwise with a floor: |fast - staged| <= 1e-12 + 1e-12 * |staged| (assert_allclose)."""
     rng = np.random.default_rng(3)
     x = rng.normal(rng.uniform(-4, 4, D), rng.uniform(0.5, 4, D), size=(N, D))
     gamma, beta, dout = rng.normal(1, 0.5, D), rng.normal(0, 0.5, D), rng.normal(size=(N, D))
@@ -191,6 +193,8 @@ def test_in_one_new_array_and_in_row_blocks_write_into_out(dtype):
 
 @pytest.mark.parametrize("threads", [2, 3])
 def test_threaded_backward_passes_match_staged_and_single_thread(threads_on_small_arrays, threads):
+    """Normwise against the staged walk: max |threaded - staged| <= 1e-12 * max |staged| for each
+    of dx, dgamma, dbeta; and bit for bit equal to the single-thread result."""
     rng = np.random.default_rng(8)
     N, D = 45, 30
     x = rng.normal(rng.uniform(-4, 4, D), rng.uniform(0.5, 4, D), size=(N, D))
@@ -239,3 +243,54 @@ def test_a_forked_child_gets_its_own_thread_pool():
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+# ------------------------------------------------------------------ the NaN checks are cheap
+# A NaN or inf check on a large array reuses a small array the layer computes anyway
+# (the variance of x, the column sums dbeta): no np.isfinite over an (N, D) array on
+# the path of valid input. Counted, not timed: every np.isfinite call of the checks.
+
+
+class CountingNumpy:
+    """Stands in for numpy inside cs231n_norm._checks: records the size of every
+    array np.isfinite is asked about, and otherwise is numpy."""
+
+    def __init__(self):
+        self.isfinite_sizes = []
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def isfinite(self, value):
+        self.isfinite_sizes.append(np.size(value))
+        return np.isfinite(value)
+
+
+def test_the_nan_checks_of_the_train_mode_passes_scan_only_small_arrays(monkeypatch):
+    from cs231n_norm import _checks, layers
+
+    rng = np.random.default_rng(9)
+    N, D = 64, 32  # every (N, D) array has 2048 entries; the statistics have 64 or 32
+    x = rng.normal(rng.uniform(-4, 4, D), rng.uniform(0.5, 4, D), size=(N, D))
+    x4 = x.reshape(8, 8, 4, 8)
+    gamma, beta, dout = rng.normal(size=D), rng.normal(size=D), rng.normal(size=(N, D))
+    g8, b8 = rng.normal(size=8), rng.normal(size=8)
+    calls = {
+        "batchnorm staged": lambda: layers.batchnorm_backward(dout, layers.batchnorm_forward(x, gamma, beta, {"mode": "train"})[1]),
+        "batchnorm simplified": lambda: layers.batchnorm_backward_alt(
+            dout, layers.batchnorm_forward(x, gamma, beta, {"mode": "train", "keep_graph": False})[1]),
+        "layernorm": lambda: layers.layernorm_backward(dout, layers.layernorm_forward(x, gamma, beta, {"keep_graph": False})[1]),
+        "layernorm staged": lambda: layers.layernorm_backward_staged(dout, layers.layernorm_forward(x, gamma, beta, {})[1]),
+        "rmsnorm": lambda: layers.rmsnorm_backward(dout, layers.rmsnorm_forward(x, gamma, {})[1]),
+        "spatial batchnorm": lambda: layers.spatial_batchnorm_backward(
+            dout.reshape(x4.shape), layers.spatial_batchnorm_forward(x4, g8, b8, {"mode": "train"})[1]),
+        "groupnorm": lambda: layers.spatial_groupnorm_backward(
+            dout.reshape(x4.shape), layers.spatial_groupnorm_forward(x4, g8.reshape(1, 8, 1, 1), b8.reshape(1, 8, 1, 1), 2, {})[1]),
+    }
+    for name, call in calls.items():
+        counting = CountingNumpy()
+        monkeypatch.setattr(_checks, "np", counting)
+        call()
+        monkeypatch.setattr(_checks, "np", np)
+        assert counting.isfinite_sizes, name  # the checks ran
+        assert max(counting.isfinite_sizes) <= 64, (name, counting.isfinite_sizes)

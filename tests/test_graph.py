@@ -1,6 +1,8 @@
 """The staged graph as data: node order, names, shapes and values; the reverse walk;
 a numerical check of every node's local derivative."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,6 +16,7 @@ from cs231n_norm import (
     check_step,
     explore_backward,
     layernorm_backward,
+    layernorm_backward_staged,
     layernorm_forward,
     normalization_graph,
     normalize,
@@ -114,6 +117,8 @@ def test_reverse_walk_upstream_is_complete(rng, per_feature_data):
 
 
 def test_staged_walk_equals_closed_form(rng, per_feature_data):
+    """Elementwise with a floor: |staged - closed| <= 1e-13 + 1e-11 * |closed| for every entry
+    (assert_allclose), for batch norm's and layer norm's dx, dgamma and dbeta on a 6 x 6 case."""
     x, gamma, beta, dout = setup(rng, per_feature_data, (6, 6))
     _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
     for a, b in zip(batchnorm_backward(dout, cache), batchnorm_backward_alt(dout, cache)):
@@ -150,3 +155,45 @@ def test_graph_bookkeeping(rng, per_feature_data):
     assert graph.nbytes() == sum(node.value.nbytes for node in graph.nodes)
     with pytest.raises(KeyError, match=r"no node named 'sigma'.*'inv_std'"):
         graph["sigma"]
+
+
+@pytest.mark.parametrize("layer", ["batchnorm", "layernorm"])
+def test_staged_backward_is_the_graph_walk(layer, rng, per_feature_data, monkeypatch):
+    """batchnorm_backward (and layernorm_backward_staged) *is* the reverse walk over the
+    cache's graph: the same numbers bit for bit, the walk runs (once, on the cache's own
+    graph, through every operation node), and a cache without its graph cannot be used.
+    A staged backward that called the closed form instead would fail all three."""
+    x, gamma, beta, dout = setup(rng, per_feature_data, (5, 4))
+    if layer == "batchnorm":
+        _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
+        staged_backward = batchnorm_backward
+    else:
+        _, cache = layernorm_forward(x, gamma, beta, {})
+        staged_backward = layernorm_backward_staged
+    walked = cache.graph.backward(dout)
+
+    walks = []
+    real_walk = Graph.backward_steps
+
+    def spied_walk(graph, upstream):
+        """Graph.backward_steps, recording which graph it walks and the nodes it visits."""
+        record = {"graph": graph, "nodes": []}
+        walks.append(record)
+        steps = real_walk(graph, upstream)
+        while True:
+            try:
+                step = next(steps)
+            except StopIteration as finished:
+                return finished.value  # the input gradients, as Graph.backward expects
+            record["nodes"].append(step.node.name)
+            yield step
+
+    monkeypatch.setattr(Graph, "backward_steps", spied_walk)
+    dx, dgamma, dbeta = staged_backward(dout, cache)
+    for got, name in ((dx, "x"), (dgamma, "gamma"), (dbeta, "beta")):
+        np.testing.assert_array_equal(got, walked[name])
+    assert len(walks) == 1 and walks[0]["graph"] is cache.graph
+    assert walks[0]["nodes"] == OPERATIONS[::-1]
+
+    with pytest.raises(ValueError, match=r"cache has no staged graph"):
+        staged_backward(dout, dataclasses.replace(cache, graph=None))

@@ -22,6 +22,7 @@ from cs231n_norm import (
     layernorm_backward,
     layernorm_backward_staged,
     layernorm_forward,
+    normalization_graph,
     relu_backward,
     relu_forward,
     rmsnorm_backward,
@@ -394,3 +395,76 @@ def test_float32_with_offset_1e4_still_normalizes(keep_graph, rng, per_feature_d
         smallest_std = np.sqrt(inputs[name].astype(np.float64).var(axis=axes)).min()
         assert np.abs(out.mean(axis=axes, dtype=np.float64)).max() < quantum / smallest_std, name
         assert np.abs(out.std(axis=axes, dtype=np.float64) - 1).max() < 1e-4, name
+
+
+# ------------------------------------------------------------------ mixed dtypes
+# The rule (layers.py): a layer computes in the dtype of its data, x in a forward pass
+# and the forward's x in a backward pass; gamma, beta, w, b, running statistics and
+# dout of the other float dtype are converted to it.
+
+
+def one_layer(name, data_dtype, convert):
+    """Run layer `name` on data of `data_dtype`; `convert` gives each other argument
+    (parameters in a forward pass, dout in a backward pass) its dtype. Returns the
+    arrays the call returns (outputs or gradients)."""
+    rng = np.random.default_rng(11)
+    x2 = (rng.standard_normal((6, 4)) * 3 + np.arange(4)).astype(data_dtype)
+    x4 = (rng.standard_normal((2, 4, 3, 3)) + np.arange(4).reshape(1, 4, 1, 1)).astype(data_dtype)
+    g, b = rng.standard_normal(4), rng.standard_normal(4)
+    w, bias = rng.standard_normal((4, 3)), rng.standard_normal(3)
+    d2, d4, d_affine = rng.standard_normal(x2.shape), rng.standard_normal(x4.shape), rng.standard_normal((6, 3))
+    stats = {"running_mean": rng.standard_normal(4), "running_var": rng.uniform(0.5, 2, 4)}
+
+    def own(a):  # the parameters, when dout is the argument of the other dtype
+        return a.astype(data_dtype)
+
+    g4, b4 = g.reshape(1, 4, 1, 1), b.reshape(1, 4, 1, 1)
+    forwards = {
+        "batchnorm_forward train": lambda: batchnorm_forward(x2, convert(g), convert(b), {"mode": "train"})[:1],
+        "batchnorm_forward test": lambda: batchnorm_forward(
+            x2, convert(g), convert(b), {"mode": "test", **{k: convert(v) for k, v in stats.items()}})[:1],
+        "layernorm_forward": lambda: layernorm_forward(x2, convert(g), convert(b), {})[:1],
+        "rmsnorm_forward": lambda: rmsnorm_forward(x2, convert(g), {})[:1],
+        "spatial_batchnorm_forward": lambda: spatial_batchnorm_forward(x4, convert(g), convert(b), {"mode": "train"})[:1],
+        "spatial_groupnorm_forward": lambda: spatial_groupnorm_forward(x4, convert(g4), convert(b4), 2, {})[:1],
+        "normalization_graph": lambda: (normalization_graph(x2, convert(g), convert(b), 1e-5, 0).output.value,),
+        "affine_forward": lambda: affine_forward(x2, convert(w), convert(bias))[:1],
+    }
+    if name in forwards:
+        return forwards[name]()
+    backwards = {
+        "batchnorm_backward": (batchnorm_backward, lambda: batchnorm_forward(x2, own(g), own(b), {"mode": "train"}), d2),
+        "batchnorm_backward_alt": (batchnorm_backward_alt, lambda: batchnorm_forward(x2, own(g), own(b), {"mode": "train"}), d2),
+        "batchnorm_backward test": (batchnorm_backward, lambda: batchnorm_forward(x2, own(g), own(b), {"mode": "test", **stats}), d2),
+        "layernorm_backward": (layernorm_backward, lambda: layernorm_forward(x2, own(g), own(b), {}), d2),
+        "layernorm_backward_staged": (layernorm_backward_staged, lambda: layernorm_forward(x2, own(g), own(b), {}), d2),
+        "rmsnorm_backward": (rmsnorm_backward, lambda: rmsnorm_forward(x2, own(g), {}), d2),
+        "spatial_batchnorm_backward": (spatial_batchnorm_backward, lambda: spatial_batchnorm_forward(x4, own(g), own(b), {"mode": "train"}), d4),
+        "spatial_groupnorm_backward": (spatial_groupnorm_backward, lambda: spatial_groupnorm_forward(x4, own(g4), own(b4), 2, {}), d4),
+        "affine_backward": (affine_backward, lambda: affine_forward(x2, own(w), own(bias)), d_affine),
+        "relu_backward": (relu_backward, lambda: relu_forward(x2), d2),
+    }
+    backward, forward, dout = backwards[name]
+    grads = backward(convert(dout), forward()[1])
+    return grads if isinstance(grads, tuple) else (grads,)
+
+
+MIXED_DTYPE_LAYERS = [
+    "batchnorm_forward train", "batchnorm_forward test", "layernorm_forward", "rmsnorm_forward",
+    "spatial_batchnorm_forward", "spatial_groupnorm_forward", "normalization_graph", "affine_forward",
+    "batchnorm_backward", "batchnorm_backward_alt", "batchnorm_backward test", "layernorm_backward",
+    "layernorm_backward_staged", "rmsnorm_backward", "spatial_batchnorm_backward",
+    "spatial_groupnorm_backward", "affine_backward", "relu_backward",
+]
+
+
+@pytest.mark.parametrize("data_dtype, other_dtype", [(np.float32, np.float64), (np.float64, np.float32)], ids=["x32-other64", "x64-other32"])
+@pytest.mark.parametrize("name", MIXED_DTYPE_LAYERS)
+def test_mixed_dtypes_compute_in_the_dtype_of_the_data(name, data_dtype, other_dtype):
+    """Parameters or dout of the other float dtype: the results have the data's dtype and
+    are bit for bit those of the call with the other arguments converted first."""
+    mixed = one_layer(name, data_dtype, lambda a: a.astype(other_dtype))
+    converted = one_layer(name, data_dtype, lambda a: a.astype(other_dtype).astype(data_dtype))
+    assert [a.dtype for a in mixed] == [np.dtype(data_dtype)] * len(mixed)
+    for got, expected in zip(mixed, converted):
+        np.testing.assert_array_equal(got, expected)

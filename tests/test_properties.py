@@ -13,6 +13,19 @@ feature / channel. Two details keep the checks sharp *and* honest:
 Measured on 400 random cases: the worst honest error is ~1e-9 on that scale;
 the tolerance is 1e-7. The mistakes of DESIGN.md's catalogue move it by 1e-6
 (eps outside the sqrt) to ~1 (a dropped path).
+
+Staged vs simplified (closed-form) backward, two different claims:
+
+- over the hypothesis-drawn cases, *normwise*: for each of dx, dgamma and dbeta,
+  max |staged - simplified| / term scale < AGREEMENT = 1e-12, the term scale being
+  max|gamma| * max|dout| / min sqrt(var + eps) as above (measured worst over 3000
+  random cases: 1.2e-14 for batch norm, 9e-16 for layer norm). Elementwise they do
+  *not* agree to 1e-12 in general: ``rel_error`` divides by each entry's own size,
+  and entries of dx that are nearly zero (a cancellation) carry the rounding of the
+  terms they cancel from; measured up to 1.1e-8 on these cases, 5.2e-12 on random
+  (4, 5) standard-normal batches;
+- on the classic (4, 5) case only, *elementwise*: ``rel_error < 1e-12`` (measured
+  4.5e-15 for batch norm, 1.6e-15 for layer norm).
 """
 
 import numpy as np
@@ -44,7 +57,7 @@ from cs231n_norm import (
 )
 
 TOLERANCE = 1e-7  # gradient error, relative to the gradient's natural scale
-AGREEMENT = 1e-12  # staged vs closed form, relative to the same scale
+AGREEMENT = 1e-12  # staged vs closed form: max abs difference / the same term scale (normwise, not elementwise)
 
 core_settings = settings(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow])
 seeds = st.integers(0, 2**32 - 1)
@@ -79,6 +92,9 @@ def random_params(rng, shape):
 
 
 def check_batchnorm_train(x, gamma, beta, dout, normwise, eps=1e-5):
+    """Staged and simplified backward against numerical gradients (normwise < TOLERANCE),
+    and against each other: normwise, max |staged - simplified| / term scale < AGREEMENT
+    for dx, dgamma and dbeta (not an elementwise bound: see the module docstring)."""
     bn_param = {"mode": "train", "eps": eps}
     _, cache = batchnorm_forward(x, gamma, beta, bn_param)
     staged = batchnorm_backward(dout, cache)
@@ -149,6 +165,8 @@ def test_batchnorm_test_mode_gradients(shape, seed, per_feature_data, normwise):
 @example(shape=(2, 2), seed=1)
 @example(shape=(4, 4), seed=2)
 def test_layernorm_gradients_closed_form_and_staged(shape, seed, per_feature_data, normwise):
+    """Closed form and staged against numerical gradients (normwise < TOLERANCE), and
+    against each other normwise: max |closed - staged| / term scale < AGREEMENT."""
     rng = np.random.default_rng(seed)
     x = per_feature_data(rng, shape)
     gamma, beta = random_params(rng, shape[1])
@@ -319,8 +337,10 @@ def classic_case(gamma_scale=1.0, beta_scale=1.0):
 
 
 def test_classic_batchnorm_check_below_1e8():
-    """With CS231n's own data and its default step h = 1e-5: rel error < 1e-8 for dx, dgamma, dbeta,
-    staged and simplified; staged and simplified agree to 1e-12 elementwise."""
+    """With CS231n's own data and its default step h = 1e-5: elementwise rel_error < 1e-8 for dx,
+    dgamma, dbeta, staged and simplified; and on this case staged and simplified agree to 1e-12
+    *elementwise* (rel_error, measured 4.5e-15). That is a fact about this case, not in general:
+    elementwise it reaches 5.2e-12 on other random (4, 5) batches (see the module docstring)."""
     x, gamma, beta, dout = classic_case()
     bn_param = {"mode": "train"}
     _, cache = batchnorm_forward(x, gamma, beta, bn_param)
@@ -338,6 +358,8 @@ def test_classic_batchnorm_check_below_1e8():
 
 
 def test_classic_layernorm_check_below_1e8():
+    """The classic case for layer norm (gamma * 3, beta * 5): elementwise rel_error < 1e-8 against
+    numerical gradients, and closed form vs staged < 1e-12 elementwise on this case (measured 1.6e-15)."""
     x, gamma, beta, dout = classic_case(gamma_scale=3.0, beta_scale=5.0)
     _, cache = layernorm_forward(x, gamma, beta, {})
     dx_num = eval_numerical_gradient_array(lambda v: layernorm_forward(v, gamma, beta, {})[0], x, dout, h=1e-5)
