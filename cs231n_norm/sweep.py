@@ -10,11 +10,13 @@ K products in one call::
 
 Batch norm of net k takes its statistics over the batch axis of ``a[k]``
 (axis 1 of the stack), layer norm over the feature axis (axis 2), both with
-the core's :func:`~cs231n_norm.core.normalize` and
-:func:`~cs231n_norm.core.normalize_backward`. Every parameter of every net
-lives in one flat array (the arrays per layer are views into it), so one Adam
-step over that array updates everything at once. (With ``workers > 1`` the nets
-are split into groups trained in parallel threads, one flat array per group.)
+the core's :func:`~cs231n_norm.core.normalize`; their backward passes are the
+closed forms of :func:`~cs231n_norm.layers.batchnorm_backward_alt` and
+:func:`~cs231n_norm.layers.layernorm_backward`, written for the stack. Every
+parameter of every net lives in one flat array (the arrays per layer are views
+into it), so one Adam step over that array updates everything at once. (With
+``workers > 1`` the nets are split into groups trained in parallel threads, one
+flat array per group.)
 
 Nothing is mixed between nets: a net that diverges (its numbers overflow to
 inf and NaN, as plain SGD does at large weight scales) keeps its NaN to itself;
@@ -22,14 +24,17 @@ the others train on unaffected. Its loss is recorded as it is (nan) and an
 output that is not finite counts as a wrong prediction. (``train`` instead
 stops a diverging net; the two agree up to that step.)
 
-Each net gets the numbers :func:`cs231n_norm.solver.train` gives it, up to
-rounding (tested to 1e-10 in float64): the same initial weights (the net is
-built by :class:`~cs231n_norm.model.FullyConnectedNet` with the same seed), the
-same minibatches (:func:`~cs231n_norm.solver.minibatch_schedule`), the same
-accuracy subsets and the same update rule, in a different order of additions.
-A net that amplifies rounding drifts apart over many steps exactly as two
-one-by-one runs with a 1e-15 nudge of the weights do (layer norm at weight
-scale 1e-4 is one: see benchmarks/results_training.md).
+Each net gets the numbers :func:`cs231n_norm.solver.train` gives it (tested to
+1e-10 in float64): the same initial weights (the net is built by
+:class:`~cs231n_norm.model.FullyConnectedNet` with the same seed), the same
+minibatches (:func:`~cs231n_norm.solver.minibatch_schedule`), the same accuracy
+subsets, the same update rule and the same formulas, evaluated in the same order.
+Measured on the weight-init experiment (numpy 2.4, OpenBLAS; see
+benchmarks/results_training.md), all 60 nets' losses and accuracies equal
+``train``'s bit for bit, in float64 and in float32; that relies on BLAS computing
+each matrix of a stacked product as it computes a single one, which no library
+promises. Nets that amplify rounding (many of them in float32) would part ways
+visibly at the smallest difference in the order of additions.
 """
 
 import os
@@ -41,7 +46,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from . import _checks as check
-from .core import normalize, normalize_backward
+from .core import normalize
 from .layers import update_running_stats
 from .model import FullyConnectedNet, check_architecture
 from .optim import get_update_rule
@@ -59,7 +64,7 @@ WEIGHT_INIT_EXPERIMENT = {
     # Adam at 2e-3 gives the clearest picture on digits (measured over 5e-4..5e-3 and
     # sgd_momentum): batch norm >= 0.96 validation accuracy at every scale from 1e-4
     # to 0.23, the baseline stuck at chance (0.11) below ~3e-3 and good only from
-    # ~1e-2 to ~0.2. CS231n's 1e-3 leaves batch norm at 0.88 for the smallest scale.
+    # ~1e-2 to ~0.2. CS231n's 1e-3 leaves batch norm at 0.85 for the smallest scale.
     "learning_rate": 2e-3,
 }
 
@@ -196,27 +201,32 @@ class StackedNets:
                 x_hat, mean, var, inv_std = normalize(a, axes, BN_EPS)
                 if self.normalization == "batchnorm":
                     update_running_stats(self.running[i - 1], mean, var, a.shape[1])
-                a = x_hat * p[f"gamma{i}"][:, None, :]
+                # gamma * x_hat + beta, written into `a`, which is no longer needed
+                np.multiply(x_hat, p[f"gamma{i}"][:, None, :], out=a)
                 a += p[f"beta{i}"][:, None, :]
             caches.append((h, x_hat, inv_std))
-            h = np.maximum(a, 0) if self.activation == "relu" else np.tanh(a)
+            h = np.maximum(a, 0, out=a) if self.activation == "relu" else np.tanh(a, out=a)
         scores = np.matmul(h, p[f"W{L}"])
         scores += p[f"b{L}"][:, None, :]
 
         # softmax cross-entropy of every net, averaged over its batch
         B = scores.shape[1]
-        labels = np.broadcast_to(y, scores.shape[:2])[:, :, None]
-        shifted = scores - scores.max(axis=2, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
-        losses = -np.take_along_axis(log_probs, labels, axis=2)[:, :, 0].mean(axis=1)
+        # the entry of each example's label: log_probs[label] has shape (K, B) (indexing:
+        # measured 0.18 ms a step for softmax and loss, 0.26 with take/put_along_axis). The net
+        # index as an array, not a slice `:`, keeps that result laid out net by net, so each
+        # net's mean adds its losses in the order the one-net loss does.
+        label = (np.arange(self.K)[:, None], np.arange(B), y)
+        log_probs = scores - scores.max(axis=2, keepdims=True)
+        log_probs -= np.log(np.exp(log_probs).sum(axis=2, keepdims=True))
+        losses = -log_probs[label].mean(axis=1)
         dout = np.exp(log_probs)
-        np.put_along_axis(dout, labels, np.take_along_axis(dout, labels, axis=2) - 1, axis=2)
+        dout[label] -= 1
         dout /= B
         if self.reg:
             losses += 0.5 * self.reg * sum(np.einsum("kij,kij->k", p[f"W{i}"], p[f"W{i}"]) for i in range(1, L + 1))
 
         np.matmul(np.swapaxes(h, -1, -2), dout, out=g[f"W{L}"])
-        np.sum(dout, axis=1, out=g[f"b{L}"])
+        _batch_sum(dout, out=g[f"b{L}"])
         for i in range(L - 1, 0, -1):
             dh = np.matmul(dout, np.swapaxes(p[f"W{i + 1}"], 1, 2))
             h_in, x_hat, inv_std = caches[i - 1]
@@ -225,12 +235,15 @@ class StackedNets:
             else:
                 dh *= 1 - np.square(h)
             if self.normalization is not None:
-                np.einsum("kbh,kbh->kh", dh, x_hat, out=g[f"gamma{i}"])
-                np.sum(dh, axis=1, out=g[f"beta{i}"])
-                dh = normalize_backward(dh * p[f"gamma{i}"][:, None, :], x_hat, inv_std, axes)
+                dgamma = np.einsum("kbh,kbh->kh", dh, x_hat, out=g[f"gamma{i}"])
+                dbeta = _batch_sum(dh, out=g[f"beta{i}"])
+                if self.normalization == "batchnorm":
+                    dh = _batchnorm_backward(dh, x_hat, inv_std, p[f"gamma{i}"], dgamma, dbeta)
+                else:
+                    dh = _layernorm_backward(dh, x_hat, inv_std, p[f"gamma{i}"])
             dout = dh
             np.matmul(np.swapaxes(h_in, -1, -2), dout, out=g[f"W{i}"])
-            np.sum(dout, axis=1, out=g[f"b{i}"])
+            _batch_sum(dout, out=g[f"b{i}"])
             h = h_in
         if self.reg:
             for i in range(1, L + 1):
@@ -253,6 +266,13 @@ class StackedNets:
             and ``b' = (b - running_mean) * s + beta``. One matmul instead of a
             matmul and a normalization; the same numbers up to rounding.
         block_bytes : int, about how many bytes of activations to process at once
+
+        Layer norm's centring is folded into its affine layer the same way (always):
+        the mean over the features of ``a = h @ W + b`` is ``h @ mean_j(W) + mean_j(b)``,
+        so ``h @ (W - mean_j(W)) + (b - mean_j(b))`` is ``a`` already centred, and the
+        test-mode layer norm only divides by the standard deviation (measured: 36 instead
+        of 51 ms for the 20 nets of the weight-init experiment on its 1,300 accuracy
+        examples; the same numbers up to rounding).
 
         Returns
         -------
@@ -300,11 +320,15 @@ class StackedNets:
                         a += beta
                         return a
             elif self.normalization == "layernorm":
+                # centred weights: the matmul gives each row of a with mean 0 (see scores)
+                W, b = W - W.mean(axis=2, keepdims=True), b - b.mean(axis=2, keepdims=True)
+
                 def normalization(a, gamma=gamma, beta=beta):
-                    x_hat = normalize(a, (2,), BN_EPS)[0]  # a new array: scaled in place
-                    x_hat *= gamma
-                    x_hat += beta
-                    return x_hat
+                    var = np.einsum("kbh,kbh->kb", a, a)[:, :, None] / a.shape[2]
+                    a *= 1 / np.sqrt(var + BN_EPS)
+                    a *= gamma
+                    a += beta
+                    return a
             layers.append((W, b, normalization))
         return layers
 
@@ -316,6 +340,80 @@ class StackedNets:
     def accuracy(self, X, y):
         """Accuracy of each net on (X, y), shape (K,)."""
         return self.correct(X, y).mean(axis=1)
+
+
+def _batch_sum(a, out):
+    """``a.sum(axis=1)`` of a (K, B, H) stack into `out` (K, H): the sum over each net's batch.
+
+    ``np.einsum('kbh->kh')`` adds the B rows in the same order as ``np.sum`` (the
+    same numbers, bit for bit) in half the time on these shapes (measured 12 vs 24 us
+    for (20, 50, 100) float32).
+    """
+    return np.einsum("kbh->kh", a, out=out)
+
+
+def _batchnorm_backward(dout, x_hat, inv_std, gamma, dgamma, dbeta):
+    """dL/da of batch norm, K nets at once, given dgamma and dbeta (overwrites `dout`).
+
+    The formula of :func:`cs231n_norm.layers.batchnorm_backward_alt` for each net,
+    in the same order of operations::
+
+        gamma * inv_std * (dout - (dbeta / B + x_hat * dgamma / B))
+
+    Its two batch means are dbeta / B and dgamma / B, already computed: measured
+    0.43 ms a step for the 5 layers of the 20 batch-norm nets of the weight-init
+    experiment, against 1.24 ms for the general
+    ``normalize_backward(gamma * dout, ...)``, which takes both means again.
+
+    Parameters
+    ----------
+    dout, x_hat : ndarray, shape (K, B, H)
+    inv_std : ndarray, shape (K, 1, H)
+    gamma, dgamma, dbeta : ndarray, shape (K, H)
+
+    Returns
+    -------
+    dx : ndarray, shape (K, B, H), in the memory of `dout`
+    """
+    B = dout.shape[1]
+    centring = x_hat * (dgamma / B)[:, None, :]
+    centring += (dbeta / B)[:, None, :]
+    dout -= centring
+    dout *= gamma[:, None, :] * inv_std
+    return dout
+
+
+def _layernorm_backward(dout, x_hat, inv_std, gamma):
+    """dL/da of layer norm, K nets at once (overwrites `dout`).
+
+    The formula of :func:`cs231n_norm.layers.layernorm_backward` for each net, in
+    the same order of operations, with the means over each example's features::
+
+        inv_std * (gamma * dout - mean(gamma * dout) - x_hat * mean(gamma * dout * x_hat))
+
+    ``np.einsum`` takes both means without writing the products out (measured
+    0.96 ms a step for the 5 layers of the 20 nets of the weight-init experiment,
+    against 1.26 ms for the general ``normalize_backward``).
+
+    Parameters
+    ----------
+    dout, x_hat : ndarray, shape (K, B, H)
+    inv_std : ndarray, shape (K, B, 1)
+    gamma : ndarray, shape (K, H)
+
+    Returns
+    -------
+    dx : ndarray, shape (K, B, H), in the memory of `dout`
+    """
+    H = dout.shape[2]
+    mean_g = np.einsum("kbh,kh->kb", dout, gamma)[:, :, None] / H
+    mean_g_x_hat = np.einsum("kbh,kh,kbh->kb", dout, gamma, x_hat)[:, :, None] / H
+    projection = x_hat * mean_g_x_hat
+    dout *= gamma[:, None, :]
+    dout -= mean_g
+    dout -= projection
+    dout *= inv_std
+    return dout
 
 
 def _as_list(name, values, kind):
@@ -348,8 +446,9 @@ def train_sweep(data, *, hidden_dims, normalization, weight_scales, num_epochs, 
     workers : int or None, threads that train groups of the nets in parallel
         (None: one per CPU core); the numbers do not depend on it. Default 1:
         a second thread helps only when a second core is free (on the shared
-        2-core machine: 5.9 s instead of 7.2 s for the weight-init experiment at
-        load ~1, but slower at load 3-4; see benchmarks/results_training.md)
+        2-core machine, the weight-init experiment: 3.9 s wall instead of 5.1 s
+        at load ~0.5-0.9, for 6.3 s of CPU time instead of 5.1; slower than one
+        worker at load 3-4; see benchmarks/results_training.md)
 
     Returns
     -------

@@ -101,8 +101,9 @@ def test_batchnorm_statistics_are_per_net(trained_stack, digits):
     np.testing.assert_array_equal(trained_stack.net(1).bn_params[0]["running_mean"], means[1, 0])
 
 
-def test_gradients_equal_each_nets_own_gradients(digits):
-    nets = [FullyConnectedNet([8, 9], normalization="layernorm", weight_scale=s, reg=0.1, seed=4) for s in (0.1, 1.0)]
+@pytest.mark.parametrize("normalization", [None, "batchnorm", "layernorm"])
+def test_gradients_equal_each_nets_own_gradients(normalization, digits):
+    nets = [FullyConnectedNet([8, 9], normalization=normalization, weight_scale=s, reg=0.1, seed=4) for s in (0.1, 1.0)]
     stack = StackedNets(nets)
     X, y = digits["X_train"][:20], digits["y_train"][:20]
     losses = stack.loss_and_grads(X, y)
@@ -196,8 +197,13 @@ def test_benchmark_script_runs_and_writes_its_report(tmp_path, capsys):
     main = runpy.run_path(str(script))["main"]
     main(["--quick", "--rounds", "1", "--output", str(tmp_path / "results.md")])
     report = (tmp_path / "results.md").read_text()
-    assert "| sweep float32 |" in report and "| one by one float64 |" in report
-    assert "best validation accuracy: identical for 6 of 6 nets" in report
+    for trainer in ("sweep float32", "sweep float32, 2 workers", "sweep float64", "one by one float32",
+                    "one by one float64"):
+        assert f"| {trainer} |" in report
+    assert "| float32, like for like (one core each) |" in report
+    assert "| float64, like for like (one core each) |" in report
+    float64_agreement = next(line for line in report.splitlines() if line.startswith("- float64:"))
+    assert "best validation accuracy identical for 6 of 6" in float64_agreement
     capsys.readouterr()
 
 
