@@ -309,14 +309,14 @@ def split_and_standardize(X, y, *, num_train=None, num_val, seed=0, dtype=np.flo
     _count("num_val", num_val, minimum=1)
     available = X.shape[0] - num_val
     if available < 1:
-        raise ValueError(f"num_val must leave training examples: got {num_val} of {X.shape[0]} examples")
+        raise SplitSizeError("num_val", num_val, X.shape[0] - 1, X.shape[0], num_val,
+                             f"{X.shape[0]} examples, of which at least one must be left for training")
     if num_train is None:
         num_train = available
     _count("num_train", num_train, minimum=1)
     if num_train > available:
-        raise ValueError(
-            f"num_train must be at most {available} (the {X.shape[0]} examples minus num_val={num_val}), got {num_train}"
-        )
+        raise SplitSizeError("num_train", num_train, available, X.shape[0], num_val,
+                             f"the {X.shape[0]} examples minus num_val={num_val}")
     dtype = np.dtype(dtype)
     if dtype.type not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
@@ -331,6 +331,31 @@ def split_and_standardize(X, y, *, num_train=None, num_val, seed=0, dtype=np.flo
     X_train = ((X_train - mean) / std).astype(dtype)
     X_val = ((X_val - mean) / std).astype(dtype)
     return X_train, y[train_index].astype(np.int64), X_val, y[val_index].astype(np.int64)
+
+
+class SplitSizeError(ValueError):
+    """A split size the data cannot supply.
+
+    Attributes
+    ----------
+    argument : str
+        'num_train' or 'num_val'.
+    value : int
+        What was asked for.
+    maximum : int
+        The most the data allows.
+    total : int
+        Examples in the data before the split.
+    num_val : int
+        The validation examples asked for.
+    reason : str
+        Where the maximum comes from, e.g. "the 1797 examples minus num_val=300".
+    """
+
+    def __init__(self, argument, value, maximum, total, num_val, reason):
+        self.argument, self.value, self.maximum = argument, value, maximum
+        self.total, self.num_val, self.reason = total, num_val, reason
+        super().__init__(f"{argument} must be at most {maximum} ({reason}), got {value}")
 
 
 def _count(name, value, minimum):

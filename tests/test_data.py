@@ -178,13 +178,26 @@ def test_dtype_float32_and_identity_records_it():
         ({"num_train": 0}, ValueError, "num_train must be an integer >= 1"),
         ({"num_train": 1.5}, ValueError, "num_train must be an integer"),
         ({"num_train": 1498}, ValueError, "num_train must be at most 1497"),
-        ({"num_val": 1797}, ValueError, "num_val must leave training examples"),
+        ({"num_val": 1797}, ValueError, r"num_val must be at most 1796 \(1797 examples, of which at least one"),
         ({"dtype": np.int32}, TypeError, "dtype must be float32 or float64"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, error, match):
     with pytest.raises(error, match=match):
         load_dataset(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument, value, maximum",
+    [({"num_train": 1498}, "num_train", 1498, 1497), ({"num_val": 1000, "num_train": 800}, "num_train", 800, 797),
+     ({"num_val": 5000}, "num_val", 5000, 1796)],
+)
+def test_split_size_errors_say_which_size_and_its_maximum(kwargs, argument, value, maximum):
+    """The command line turns these into errors that name its own options (--num-train, --num-val)."""
+    with pytest.raises(data_module.SplitSizeError) as error:
+        load_dataset("digits", **kwargs)
+    assert (error.value.argument, error.value.value, error.value.maximum) == (argument, value, maximum)
+    assert str(error.value).startswith(f"{argument} must be at most {maximum} (")
 
 
 def test_safe_unpickle_needs_bytes():

@@ -1,5 +1,7 @@
 """Experiment runners: the rows they return, caching, summaries, layer statistics."""
+import inspect
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +161,12 @@ def test_cache_returns_the_same_result_without_training(digits, tmp_path, monkey
     second = weight_init_sensitivity(digits, **kwargs)
     for name, column in first.columns.items():
         np.testing.assert_array_equal(second.columns[name], column)
+    assert (first.cached, second.cached) == (False, True)
+    assert second.compute_wall_time_s == first.compute_wall_time_s > 0  # the original run's time
+    assert second.cache_file == first.cache_file
+    assert Path(first.cache_file).parent == tmp_path and Path(first.cache_file).is_file()
+    document = second.to_json_dict(0.01)
+    assert document["cached"] is True and document["compute_wall_time_s"] == first.compute_wall_time_s
     with pytest.raises(AssertionError, match="trained although"):
         weight_init_sensitivity(digits, **{**kwargs, "seeds": [3]})  # another setting: another entry
     other_data = load_dataset("digits", num_train=120, num_val=60, seed=1)
@@ -185,7 +193,7 @@ def test_inputs_are_not_modified(digits):
         ({"norms": "batchnorm"}, "norms must be a non-empty list"),
         ({"norms": ["none", "none"]}, "norms must not repeat"),
         ({"seeds": [0, 0]}, "seeds must not repeat"),
-        ({"seeds": [-1]}, "seeds must be non-negative integers"),
+        ({"seeds": [-1]}, "seeds must be integers from 0"),
         ({"hidden_dims": [10, 0]}, "hidden_dims must hold positive integers"),
         ({"num_epochs": 0}, "num_epochs must hold positive integers"),
         ({"dtype": "float16"}, "dtype must be float32 or float64"),
@@ -194,6 +202,57 @@ def test_inputs_are_not_modified(digits):
 def test_bad_settings_are_named(digits, kwargs, match):
     with pytest.raises(ValueError, match=match):
         weight_init_sensitivity(digits, **{**dict(weight_scales=[1e-2], **SMALL), **kwargs})
+
+
+@pytest.mark.parametrize(
+    "experiment, kwargs, match",
+    [
+        ("weight_init", {"batch_size": 121}, "batch_size must be at most 120, the number of training examples, got 121"),
+        ("weight_init", {"batch_size": 1}, "batch_size must be at least 2 with batch norm"),
+        ("weight_init", {"hidden_dims": [12, 1], "norms": ["layernorm"]}, "hidden_dims must be at least 2 units"),
+        ("weight_init", {"weight_scales": [0.1, 0.1]}, "weight_scales must not repeat"),
+        ("weight_init", {"seeds": [2**63]}, r"seeds must be integers from 0 to 2\*\*63 - 1"),
+        ("batch_size", {"batch_sizes": [5, 500]}, "batch_sizes must be at most 120, the number of training examples"),
+        ("batch_size", {"batch_sizes": [1, 5]}, "batch_sizes must be at least 2 with batch norm"),
+        ("batch_size", {"batch_sizes": [5, 5]}, "batch_sizes must not repeat"),
+    ],
+)
+def test_settings_the_data_cannot_support_fail_before_anything_trains(digits, monkeypatch, experiment, kwargs, match):
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the settings were checked")
+
+    monkeypatch.setattr("cs231n_norm.sweep.train_sweep", no_training)
+    run = weight_init_sensitivity if experiment == "weight_init" else batch_size_experiment
+    base = dict(weight_scales=[1e-2], batch_size=20) if experiment == "weight_init" else dict(batch_sizes=[5])
+    with pytest.raises(ValueError, match=match):
+        run(digits, **{**base, **SMALL, **kwargs})
+
+
+def test_batch_norm_at_batch_one_is_fine_without_batch_norm(digits):
+    result = weight_init_sensitivity(digits, weight_scales=[1e-2], batch_size=1, norms=["none", "layernorm"],
+                                     hidden_dims=[4], num_epochs=1, progress=False)
+    assert result.num_runs == 2
+
+
+def test_setting_problems_lists_every_problem_in_plain_words():
+    problems = ex.setting_problems(num_train=10, batch_sizes=[1, 5, 11], norms=["batchnorm", "layernorm"],
+                                   hidden_dims=[1, 8])
+    assert [(argument, got) for argument, got, _ in problems] == [("batch_sizes", 1), ("batch_sizes", 11),
+                                                                   ("hidden_dims", 1)]
+    assert ex.setting_problems(num_train=10, batch_sizes=[1, 10], norms=["none"], hidden_dims=[1]) == []
+
+
+def test_batch_size_defaults_are_notebook_06s_setting():
+    """One setting for notebook 06, the command line and the function, so they tell one story."""
+    assert ex.BATCH_SIZE_DEFAULTS == {
+        "num_train": 500, "batch_sizes": [2, 5, 10, 50], "hidden_dims": [100, 100, 100], "num_epochs": 4,
+        "weight_scale": 0.1, "learning_rate": 1e-3, "update_rule": "adam", "seeds": [0, 1, 2, 3, 4],
+        "dtype": "float32",
+    }
+    parameters = inspect.signature(batch_size_experiment).parameters
+    for name, value in ex.BATCH_SIZE_DEFAULTS.items():
+        if name != "num_train":  # a property of the data the function is given
+            assert parameters[name].default == value, name
 
 
 def test_data_must_be_a_dataset_or_a_data_dict():

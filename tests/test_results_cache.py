@@ -42,6 +42,56 @@ def test_key_covers_every_setting_and_the_package_version(monkeypatch):
     assert cache_key(CONFIG) != base
 
 
+def test_key_covers_the_code_that_computes_the_results(monkeypatch):
+    """A change to the trainer must not serve old results although the package version stays."""
+    base = cache_key(CONFIG)
+    monkeypatch.setattr(results_cache, "code_fingerprint", lambda: "0" * 64)
+    assert cache_key(CONFIG) != base
+    monkeypatch.undo()
+    monkeypatch.setattr(results_cache.np, "__version__", "0.0.1")
+    assert cache_key(CONFIG) != base  # another numpy can round differently
+
+
+def test_fingerprint_hashes_every_result_computing_module():
+    names = {path.name for path in results_cache.fingerprinted_files()}
+    computing = {"sweep.py", "model.py", "layers.py", "core.py", "solver.py", "optim.py", "data.py",
+                 "experiments.py", "_checks.py", "__init__.py"}
+    assert computing <= names, computing - names
+    assert all(path.parent.name == "cs231n_norm" for path in results_cache.fingerprinted_files())
+    assert len(results_cache.code_fingerprint()) == 64
+
+
+def test_fingerprint_changes_with_any_byte_or_file_name(tmp_path):
+    first, second = tmp_path / "a.py", tmp_path / "b.py"
+    first.write_text("x = 1\n")
+    second.write_text("y = 2\n")
+    base = results_cache.source_fingerprint([first, second], tmp_path)
+    assert base == results_cache.source_fingerprint([first, second], tmp_path)
+    first.write_text("x = 2\n")
+    assert results_cache.source_fingerprint([first, second], tmp_path) != base
+    first.write_text("x = 1\n")
+    assert results_cache.source_fingerprint([first, second], tmp_path) == base
+    renamed = second.rename(tmp_path / "c.py")
+    assert results_cache.source_fingerprint([first, renamed], tmp_path) != base
+    # the same bytes split differently between the files: the lengths are hashed too
+    split_before = results_cache.source_fingerprint([first, renamed], tmp_path)  # "x = 1\n" + "y = 2\n"
+    first.write_text("x = 1\ny")
+    renamed.write_text(" = 2\n")
+    assert results_cache.source_fingerprint([first, renamed], tmp_path) != split_before
+
+
+def test_fetch_says_whether_it_computed_and_keeps_the_original_compute_time(tmp_path):
+    cache = ResultsCache(tmp_path)
+    compute, calls = compute_counter()
+    first = cache.fetch(CONFIG, compute)
+    assert first.hit is False and first.compute_seconds >= 0 and first.path == cache.path_for(CONFIG)
+    second = cache.fetch(CONFIG, compute)
+    assert second.hit is True and len(calls) == 1
+    assert second.compute_seconds == first.compute_seconds
+    np.testing.assert_array_equal(second.arrays["best_val_acc"], first.arrays["best_val_acc"])
+    assert set(second.arrays) == {"best_val_acc", "norm"}  # the reserved fields are not returned
+
+
 def test_canonical_json_is_plain_and_refuses_what_it_cannot_hold():
     text = canonical_json({"b": np.float32(0.5), "a": (np.int64(3), np.float64), "c": np.array([1, 2])})
     assert text == '{"a":[3,"float64"],"b":0.5,"c":[1,2]}'
@@ -91,7 +141,7 @@ def test_entry_for_another_configuration_under_this_name_is_not_trusted(tmp_path
 
 def test_pickled_object_arrays_are_never_loaded(tmp_path):
     cache = ResultsCache(tmp_path)
-    stored_config = np.array(canonical_json({**CONFIG, "package_version": results_cache.package_version()}))
+    stored_config = np.array(canonical_json(results_cache.key_config(CONFIG)))
     np.savez(cache.path_for(CONFIG), evil=np.array([object()], dtype=object), __config__=stored_config)
     with pytest.warns(RuntimeWarning, match="damaged"):
         assert cache.load(CONFIG) is None
@@ -117,8 +167,9 @@ def test_save_refuses_object_arrays_and_reserved_names(tmp_path):
     cache = ResultsCache(tmp_path)
     with pytest.raises(TypeError, match="object dtype"):
         cache.save(CONFIG, {"x": np.array([{}, 1], dtype=object)})
-    with pytest.raises(ValueError, match="__config__"):
-        cache.save(CONFIG, {"__config__": np.zeros(1)})
+    for reserved in ("__config__", "__compute_seconds__"):
+        with pytest.raises(ValueError, match=reserved):
+            cache.save(CONFIG, {reserved: np.zeros(1)})
 
 
 def test_stored_config_is_readable_json(tmp_path):
@@ -128,6 +179,8 @@ def test_stored_config_is_readable_json(tmp_path):
         config = json.loads(str(stored["__config__"]))
     assert config["weight_scales"] == [1e-4, 1e-2]
     assert config["package_version"] == results_cache.package_version()
+    assert config["code_fingerprint"] == results_cache.code_fingerprint()
+    assert config["numpy_version"] == np.__version__
 
 
 def test_default_directory_is_data_cache():

@@ -21,7 +21,7 @@ cells = [
 # 06 · Batch size: where batch norm breaks
 
 Batch norm normalizes every example with the mean and variance of *its minibatch*. With 50
-examples those are good estimates; with 5 they are noisy, and with 2 they are absurd. Layer
+examples those are fair estimates; with 5 they are noisy, and with 2 they are absurd. Layer
 norm takes its statistics from each example alone, so the batch size does not enter. This
 notebook first looks at the noise directly, then trains nets at batch sizes 2, 5, 10 and 50,
 several seeds each, and checks that the effect is larger than the seed-to-seed spread.
@@ -43,7 +43,13 @@ from IPython.display import display
 
 from cs231n_norm import layernorm_forward
 from cs231n_norm.data import load_dataset
-from cs231n_norm.experiments import batch_size_experiment, batch_size_table, paired_gap, paired_gap_table
+from cs231n_norm.experiments import (
+    BATCH_SIZE_DEFAULTS,
+    batch_size_experiment,
+    batch_size_table,
+    paired_gap,
+    paired_gap_table,
+)
 from cs231n_norm.plots.experiments import batch_size_figure
 from cs231n_norm.widgets.batch_size import (
     batch_noise,
@@ -72,9 +78,11 @@ curve = noise_curve(units)
 small, large = batch_noise(units, 5), batch_noise(units, 50)
 display(batch_noise_figure(small, curve))
 for noise in (batch_noise(units, 2), small, large):
-    print(f"batch {noise.batch_size:>3}: batch norm gives example 0 values from {noise.batchnorm_values.min():+.2f} "
-          f"to {noise.batchnorm_values.max():+.2f} (spread {noise.batchnorm_spread:.3f})")
-print(f"whole-data statistics give {small.population_value:+.3f}; layer norm gives {small.layernorm_value:+.3f}")
+    low, high = noise.batchnorm_values.min(), noise.batchnorm_values.max()
+    print(f"batch {noise.batch_size:>3}: batch norm gives example 0 values from "
+          f"{low:+.2f} to {high:+.2f} (spread {noise.batchnorm_spread:.3f})")
+print(f"whole-data statistics give {small.population_value:+.3f}; "
+      f"layer norm gives {small.layernorm_value:+.3f}")
 assert small.batchnorm_spread > 1.5 * large.batchnorm_spread
 """, "subslide"),
     md(r"""
@@ -122,21 +130,17 @@ examples, batch sizes 2, 5, 10 and 50, for no norm, batch norm and layer norm, *
 (seed $k$ fixes the initial weights and the order of the minibatches, the same for all three
 kinds of net). That is 60 nets in a few seconds.
 
-This is smaller than the command-line default (`python -m cs231n_norm batch-size`: 1,000
-examples, 10 epochs, 5 hidden layers, batch sizes 5, 10, 50), so that the notebook runs in
-seconds; batch size 2 is added because that is where the effect is unmistakable.
+These are the defaults of `batch_size_experiment` and of the command line:
+`python -m cs231n_norm batch-size --out batch.json` runs exactly this (a few seconds).
+CS231n's larger setting (1,000 examples, 10 epochs, 5 hidden layers) hides the effect on the
+digits: there batch norm and layer norm tie at batch 5 within the seed-to-seed spread.
 """, "slide"),
     code("""
-small_data = load_dataset("digits", num_train=500)
-result = batch_size_experiment(
-    small_data,
-    batch_sizes=[2, 5, 10, 50],
-    weight_scale=0.1,
-    hidden_dims=[100, 100, 100],
-    num_epochs=4,
-    seeds=[0, 1, 2, 3, 4],
-    progress=False,
-)
+small_data = load_dataset("digits", num_train=BATCH_SIZE_DEFAULTS["num_train"])
+result = batch_size_experiment(small_data, progress=False)
+for key in ("batch_sizes", "hidden_dims", "num_epochs", "weight_scale", "seeds"):
+    print(f"{key}: {result.config[key]}")
+print()
 print(batch_size_table(result))
 """),
     code("""
@@ -145,12 +149,26 @@ display(batch_size_figure(result))
     md(r"""
 ### A confound, and how to avoid it
 
-All nets train for 4 epochs, so batch size 50 gets 10 times fewer steps than batch size 5: that is
-why *every* kind of net, the plain one too, is a little worse at 50. Comparing batch sizes for
-one norm mixes "noisier statistics" with "more steps". Comparing norms **at the same batch size**
-does not: same steps, same minibatches, same initial weights. So we look at the paired
-difference, seed by seed, and accept an effect only when its mean exceeds its spread over seeds.
+All nets train for 4 epochs, so batch size 50 gets 10 times fewer steps than batch size 5
+(40 instead of 400): that is why *every* kind of net, the plain one too, is worse at 50.
+Check it: batch size 50 for 40 epochs, the same 400 steps as batch size 5.
 """, "slide"),
+    code("""
+equal_steps = batch_size_experiment(small_data, batch_sizes=[50], num_epochs=40,
+                                    progress=False)
+print(batch_size_table(equal_steps))
+accuracy = "best_val_acc"
+for norm in ("none", "batchnorm", "layernorm"):
+    few = result.columns[accuracy][result.select(norm=norm, batch_size=50)]
+    many = equal_steps.columns[accuracy][equal_steps.select(norm=norm)]
+    assert many.mean() - few.mean() > few.std() + many.std(), norm
+"""),
+    md(r"""
+So comparing batch sizes for one norm mixes "noisier statistics" with "fewer steps".
+Comparing norms **at the same batch size** does not: same steps, same minibatches, same initial
+weights. So we look at the paired difference, seed by seed, and accept an effect only when its
+mean exceeds its spread (standard deviation) over the seeds.
+""", "subslide"),
     code("""
 print(paired_gap_table(result, "layernorm", "batchnorm"))
 print()
@@ -162,25 +180,32 @@ print(paired_gap_table(result, "layernorm", "none"))
 ### The claims, checked
 
 1. At batch sizes 2 and 5, batch norm is worse than layer norm, and worse than no norm at all,
-   by more than the spread over seeds.
-2. Batch norm's deficit against layer norm shrinks steadily as the batch grows.
+   by more than the spread over seeds. At 2 it collapses; at 5 the deficit is about 3 points of
+   accuracy, 2.5 to 4.5 times its spread: real, but small on this easy dataset.
+2. At batch size 50 batch norm's deficit against layer norm is within the spread: no effect
+   can be seen. Batch 10 lies in between and is not claimed: with these seeds the deficit
+   exceeds its spread, with seeds 5 to 9 (`--seeds 5,6,7,8,9`) it does not.
 3. Layer norm is never worse than the plain net by more than the spread: the batch size does
    not hurt it more than it hurts a net without any batch statistics.
 """, "subslide"),
     code("""
-ln_vs_bn = {row["batch_size"]: row for row in paired_gap(result, "layernorm", "batchnorm")}
-none_vs_bn = {row["batch_size"]: row for row in paired_gap(result, "none", "batchnorm")}
-ln_vs_none = {row["batch_size"]: row for row in paired_gap(result, "layernorm", "none")}
+def gaps(better, worse):
+    return {row["batch_size"]: row for row in paired_gap(result, better, worse)}
 
+
+ln_vs_bn = gaps("layernorm", "batchnorm")
+none_vs_bn = gaps("none", "batchnorm")
+ln_vs_none = gaps("layernorm", "none")
 for size in (2, 5):
     for gap in (ln_vs_bn[size], none_vs_bn[size]):
         assert gap["mean"] > gap["std"], (size, gap)
-deficits = [ln_vs_bn[size]["mean"] for size in (2, 5, 10, 50)]
-assert all(a > b for a, b in zip(deficits, deficits[1:])), deficits
+at_2, at_5 = ln_vs_bn[2], ln_vs_bn[5]
+assert at_2["mean"] - at_5["mean"] > at_2["std"] + at_5["std"], "batch 2: a collapse"
+assert abs(ln_vs_bn[50]["mean"]) <= ln_vs_bn[50]["std"], ln_vs_bn[50]
 for size, gap in ln_vs_none.items():
     assert gap["mean"] > -gap["std"], (size, gap)
-print("batch norm's deficit against layer norm, batch 2 -> 50:", ", ".join(f"{d:.3f}" for d in deficits))
-"""),
+print("claims 1-3 hold on these 5 seeds")
+""", "subslide"),
     md(r"""
 ## Summary
 
@@ -188,11 +213,11 @@ print("batch norm's deficit against layer norm, batch 2 -> 50:", ", ".join(f"{d:
   statistics shrinks only like $1/\sqrt{B}$, and at $B = 2$ every output is $\pm 1$.
 - Layer norm's statistics come from the example itself: its output is identical in any batch
   (checked bit for bit), and identical in training and testing.
-- Measured over 5 seeds on the digits: at batch sizes 2 and 5 batch norm loses to layer norm and
-  to the plain net by more than the seed-to-seed spread; the deficit shrinks as batches grow.
-  At batch 5 the effect is small on this easy dataset (a few points of accuracy); at batch 2
-  batch norm collapses.
-- Equal epochs mean unequal steps: compare norms at the same batch size, paired by seed.
+- Measured over 5 seeds on the digits: at batch 2 batch norm collapses; at batch 5 it loses to
+  layer norm and to the plain net by about 3 points, several times the seed-to-seed spread; at
+  batch 50 its deficit is within the spread. Batch 10 is borderline and depends on the seeds.
+- Equal epochs mean unequal steps (batch 50 trained for as many steps as batch 5 catches up):
+  compare norms at the same batch size, paired by seed.
 
 """, "slide"),
     md(r"""
