@@ -9,6 +9,8 @@ that stops short of the solution.
 
 Use :func:`mistake` to look one up by id; ``CATALOGUE`` holds them all, in a
 stable order (forward, backward, running statistics, other layers, general).
+The ids ``eps_outside_sqrt``, ``eps_missing`` and ``ignores_eps`` cover eps
+wherever it is used: train mode, test mode and the backward pass.
 """
 
 from dataclasses import dataclass
@@ -37,20 +39,45 @@ CATALOGUE = (
     Mistake(
         "unbiased_variance",
         "Variance divided by N-1 instead of N",
-        "The normalized output has a spread of sqrt((N-1)/N) instead of 1 over the batch "
-        "(0.87 at N=4, 0.99 at N=64): large errors for small batches, small ones for large "
-        "batches. The classic gradient check prints a dx error of about 0.66 at N=4.",
-        "The batch variance is the unbiased estimate (ddof=1, or a sum divided by N-1).",
-        "Batch norm normalizes with the biased variance: the mean of the squared deviations. "
-        "Check what your variance line divides by (np.var's default ddof is the right one).",
+        "The normalized output has a spread of sqrt((n-1)/n) instead of 1, n being the number of "
+        "values each statistic is taken over (N for batch norm, D for layer norm, N*H*W for "
+        "spatial batch norm, C/G*H*W for group norm): 0.87 at n=4, 0.99 at n=64, so large "
+        "errors for small n and small ones for large n. With a backward written for N, the "
+        "classic gradient check at N=4 prints a dx error of 0.35 to 1 (20 random draws).",
+        "The variance is the unbiased estimate (ddof=1, or a sum divided by N-1).",
+        "Compare the number your variance line divides by (or the ddof you give np.var / np.std) "
+        "with the definition of sigma^2 in the exercise.",
     ),
     Mistake(
         "eps_outside_sqrt",
         "eps added to the standard deviation instead of the variance",
-        "A tiny error (about 5e-6 for features of variance 1) that becomes large for a "
-        "feature whose variance is comparable to eps.",
+        "A tiny error (about 5e-6 for features of variance 1) that becomes large (0.5 or more) "
+        "for a feature whose variance is comparable to eps; the classic gradient check prints a "
+        "small dx error (2.5e-6 to 2e-3 in our measurements, depending on the draw and on how "
+        "the backward is written), easy to take for round-off. It can sit in the forward pass, "
+        "in test mode, or only in a backward pass that recomputes the standard deviation.",
         "The denominator is sqrt(var) + eps instead of sqrt(var + eps).",
-        "Look at where eps enters the denominator: it belongs under the square root.",
+        "Write out each denominator you compute (forward, test mode, and any standard deviation "
+        "your backward recomputes) and compare it, symbol by symbol, with the formula in the "
+        "exercise: where exactly does eps appear?",
+    ),
+    Mistake(
+        "eps_missing",
+        "eps left out of the denominator",
+        "Right to about 1e-5 for features of variance 1, wrong by a factor of up to ~3 for a "
+        "feature whose variance (~1e-6) is comparable to eps, and inf or NaN for a constant "
+        "feature. Like eps_outside_sqrt it can sit in train mode, test mode or the backward pass.",
+        "The denominator is sqrt(var) (or np.std(x)), with no eps anywhere.",
+        "Find every place you divide by a standard deviation (forward, test mode, backward) and "
+        "compare it with the formula in the exercise term by term.",
+    ),
+    Mistake(
+        "ignores_eps",
+        "eps taken as 1e-5 whatever the param dict says",
+        "Right whenever the param dict leaves 'eps' out; wrong on the input whose param dict "
+        "sets eps = 1e-3 (one feature there has a variance comparable to that eps).",
+        "eps is hard-coded (eps = 1e-5), or read from the param dict under another name.",
+        "The param dict carries the settings the caller chose: trace where your eps comes from.",
     ),
     Mistake(
         "batchnorm_wrong_axis",
@@ -76,8 +103,8 @@ CATALOGUE = (
         "An error for N != D; when N == D the output is silently wrong: example i is scaled by "
         "gamma[i] and shifted by beta[i] instead of feature j by gamma[j] and beta[j].",
         "Batch norm (with gamma and beta) applied to x.T, then the result transposed back.",
-        "gamma and beta belong to the features, whatever axis you normalize over: apply them after "
-        "transposing back.",
+        "gamma and beta belong to the features, whatever axis you normalize over: check, at the line "
+        "where you apply them, which axis of that array indexes the features.",
     ),
     Mistake(
         "missing_keepdims",
@@ -135,15 +162,16 @@ CATALOGUE = (
         "dbeta averaged over the batch instead of summed",
         "dbeta is N times too small (it equals the mean of dout); dx and dgamma are right.",
         "np.mean(dout, axis=...) where a sum is needed.",
-        "beta is added to every example, so its gradient collects every example's "
-        "contribution: a sum, not a mean.",
+        "beta is added to every example: how do the contributions of the N examples combine "
+        "into one gradient? Compare the ratio the check prints with N.",
     ),
     Mistake(
         "dgamma_mean_not_sum",
         "dgamma averaged over the batch instead of summed",
         "dgamma is N times too small; dx and dbeta are right.",
         "np.mean(dout * x_hat, axis=...) where a sum is needed.",
-        "gamma scales every example, so its gradient is a sum over the examples.",
+        "gamma scales every example: how do the contributions of the N examples combine into "
+        "one gradient? Compare the ratio between yours and the correct one with N.",
     ),
     # ------------------------------------------------------------ running statistics
     Mistake(
@@ -161,8 +189,17 @@ CATALOGUE = (
         "The running mean after a few steps matches momentum * batch + (1 - momentum) * old; "
         "the classic notebook check cannot see this.",
         "running = (1 - momentum) * running + momentum * batch (PyTorch's meaning of momentum).",
-        "In CS231n's convention momentum is the weight of the *old* running value: 0.9 keeps "
-        "90% of the history.",
+        "Compare your update line with the update formula in the exercise (or in CS231n's "
+        "batchnorm_forward docstring): which term, the old running value or the new batch "
+        "value, does momentum multiply there?",
+    ),
+    Mistake(
+        "momentum_hard_coded",
+        "momentum taken as 0.9 whatever bn_param says",
+        "The running statistics are right when bn_param leaves 'momentum' out, and match the "
+        "running average with momentum 0.9 when bn_param sets momentum = 0.6.",
+        "momentum is hard-coded (momentum = 0.9), or read from bn_param under another name.",
+        "bn_param carries the settings the caller chose: trace where your momentum comes from.",
     ),
     Mistake(
         "running_std_instead_of_var",
@@ -223,6 +260,19 @@ CATALOGUE = (
         "Print the shapes of what you return and compare them with the docstring.",
     ),
     Mistake(
+        "wrong_output_dtype",
+        "A returned array has the wrong dtype",
+        "For float64 inputs, out, dx, dgamma, dbeta or a running statistic comes back as "
+        "float16 (about 3 significant digits, too few to tell a right result from a wrong "
+        "one), as integers (every value rounded), as booleans or as complex numbers. float64 "
+        "is expected; float32 is accepted (computing in float32 on purpose is fine).",
+        "An astype(...) to a smaller or integer type, or a result array created with an "
+        "explicit dtype (np.zeros(shape, dtype=int), np.empty_like of an integer array) and "
+        "then filled in.",
+        "Print the dtype of every array you return and follow each one back to the line where "
+        "it was created or converted.",
+    ),
+    Mistake(
         "wrong_return_value",
         "The function returns something other than the documented values",
         "The forward must return (out, cache), the backward (dx, dgamma, dbeta).",
@@ -234,7 +284,8 @@ CATALOGUE = (
         "An input array was modified in place",
         "x, gamma, beta or dout holds different values after the call.",
         "An in-place operation (x -= mean, dout *= gamma, ...) on an argument or on a view of one.",
-        "Use out-of-place operations (x_centered = x - mean) on arrays you were given.",
+        "Look for in-place operators (-=, *=, out=...) applied to an argument, or to a slice or "
+        "reshape of one (they share its memory).",
     ),
     Mistake(
         "raised_exception",

@@ -18,11 +18,18 @@ def bn_forward(x, gamma, beta, bn_param, *, unbiased_variance=False, eps_outside
                running_std_instead_of_var=False, running_var_unbiased=False,
                batch_stats_in_test_mode=False, running_stats_updated_in_test_mode=False,
                input_modified=False, raised_exception=False, wrong_return_value=False,
-               dict_cache=False, dtype=None):
-    """CS231n-style batch-norm forward with a tuple (or dict) cache; keywords switch mistakes on."""
+               eps_missing=False, ignores_eps=False, momentum_hard_coded=False,
+               eps_missing_in_test_mode=False, eps_outside_sqrt_in_test_mode=False,
+               running_stats_dtype=None, dict_cache=False, dtype=None):
+    """CS231n-style batch-norm forward with a tuple (or dict) cache; keywords switch mistakes on.
+
+    `dtype` computes in that dtype (np.float32: right; np.float16: wrong_output_dtype).
+    """
     mode = bn_param["mode"]
     eps = bn_param["eps"] if raised_exception else bn_param.get("eps", 1e-5)  # CS231n's bn_param has no 'eps'
-    momentum = bn_param.get("momentum", 0.9)
+    if ignores_eps:
+        eps = 1e-5
+    momentum = 0.9 if momentum_hard_coded else bn_param.get("momentum", 0.9)
     N, D = x.shape
     running_mean = bn_param.get("running_mean", np.zeros(D, dtype=x.dtype))
     running_var = bn_param.get("running_var", np.zeros(D, dtype=x.dtype))
@@ -38,7 +45,10 @@ def bn_forward(x, gamma, beta, bn_param, *, unbiased_variance=False, eps_outside
         else:
             xmu = x - mu
         var = (xmu ** 2).sum(axis=axis) / (N - 1 if unbiased_variance else N)
-        std = np.sqrt(var) + eps if eps_outside_sqrt else np.sqrt(var + eps)
+        if eps_missing:
+            std = np.sqrt(var)
+        else:
+            std = np.sqrt(var) + eps if eps_outside_sqrt else np.sqrt(var + eps)
         inv_std = 1 / std
         x_hat = xmu * inv_std
         out = gamma * x_hat + beta
@@ -57,7 +67,13 @@ def bn_forward(x, gamma, beta, bn_param, *, unbiased_variance=False, eps_outside
             cache = {"x_hat": x_hat, "gamma": gamma, "xmu": xmu, "inv_std": inv_std, "std": std, "var": var,
                      "eps": eps, "x": x, "mu": mu, "N": N}
     elif mode == "test":
-        x_hat = (x - running_mean) / np.sqrt(running_var + eps)
+        if eps_missing or eps_missing_in_test_mode:
+            std = np.sqrt(running_var)
+        elif eps_outside_sqrt_in_test_mode:
+            std = np.sqrt(running_var) + eps
+        else:
+            std = np.sqrt(running_var + eps)
+        x_hat = (x - running_mean) / std
         out = gamma * x_hat + beta
         cache = None
         if running_stats_updated_in_test_mode:
@@ -66,6 +82,8 @@ def bn_forward(x, gamma, beta, bn_param, *, unbiased_variance=False, eps_outside
     else:
         raise ValueError(f'Invalid forward batchnorm mode "{mode}"')
 
+    if running_stats_dtype is not None:
+        running_mean, running_var = running_mean.astype(running_stats_dtype), running_var.astype(running_stats_dtype)
     if not running_stats_not_saved:
         bn_param["running_mean"] = running_mean
         bn_param["running_var"] = running_var
@@ -127,9 +145,17 @@ def half_implemented_backward(dout, cache):
 def bn_backward_staged(dout, cache, *, missing_variance_path=False, missing_mean_path=False,
                        missing_1_over_n=False, dx_missing_gamma=False, dgamma_uses_x=False,
                        dbeta_mean_not_sum=False, dgamma_mean_not_sum=False, wrong_output_shape=False,
-                       input_modified=False):
-    """Staged backward over the tuple cache of bn_forward (Kratzert's walk-through, node by node)."""
+                       input_modified=False, eps_outside_sqrt=False):
+    """Staged backward over the tuple cache of bn_forward (Kratzert's walk-through, node by node).
+
+    eps_outside_sqrt=True recomputes std = sqrt(var) + eps in the backward only (the forward
+    is right) and differentiates it as if it were sqrt(var + eps); "exact" differentiates
+    sqrt(var) + eps correctly (d std / d var = 0.5 / sqrt(var)).
+    """
     x_hat, gamma, xmu, inv_std, std, var, eps, x = cache
+    if eps_outside_sqrt:
+        std = np.sqrt(var) + eps
+        inv_std = 1 / std
     N = dout.shape[0]
     dbeta = dout.mean(axis=0) if dbeta_mean_not_sum else dout.sum(axis=0)
     if dgamma_uses_x:
@@ -149,7 +175,7 @@ def bn_backward_staged(dout, cache, *, missing_variance_path=False, missing_mean
     dxmu1 = dx_hat * inv_std
     # inv_std = 1 / std, std = sqrt(var + eps)
     dstd = -dinv_std / std ** 2
-    dvar = 0.5 * dstd / std
+    dvar = 0.5 * dstd / (np.sqrt(var) if eps_outside_sqrt == "exact" else std)
     # var = mean(xmu ** 2)
     dsq = np.ones_like(xmu) * dvar / divide
     dxmu2 = 0 if missing_variance_path else 2 * xmu * dsq
@@ -163,14 +189,29 @@ def bn_backward_staged(dout, cache, *, missing_variance_path=False, missing_mean
     return dx, dgamma, dbeta
 
 
-def bn_backward_simplified(dout, cache):
-    """Correct closed form over the dict cache of bn_forward_dict / bn_forward_one_pass."""
-    x_hat, gamma = cache["x_hat"], cache["gamma"]
-    inv_std = cache["inv_std"] if "inv_std" in cache else 1 / np.sqrt(cache["var"] + cache["eps"])
+def bn_backward_simplified(dout, cache, *, eps_outside_sqrt=False, eps_missing=False, ignores_eps=False,
+                           dtype=None, scale=1.0):
+    """Closed form over the dict cache of bn_forward_dict / bn_forward_one_pass (correct by default).
+
+    The eps keywords recompute 1 / std in the backward only, wrongly (the forward is right):
+    sqrt(var) + eps, sqrt(var), or sqrt(var + 1e-5) whatever bn_param['eps'] was. `dtype`
+    and `scale` change the returned dx (np.float16 and 0.5: wrong in two ways).
+    """
+    x_hat, gamma, var, eps = cache["x_hat"], cache["gamma"], cache.get("var"), cache.get("eps")
+    if eps_outside_sqrt:
+        inv_std = 1 / (np.sqrt(var) + eps)
+    elif eps_missing:
+        inv_std = 1 / np.sqrt(var)
+    elif ignores_eps:
+        inv_std = 1 / np.sqrt(var + 1e-5)
+    else:
+        inv_std = cache["inv_std"] if "inv_std" in cache else 1 / np.sqrt(var + eps)
     N = dout.shape[0]
     dbeta = dout.sum(axis=0)
     dgamma = (dout * x_hat).sum(axis=0)
     dx = gamma * inv_std / N * (N * dout - dbeta - x_hat * dgamma)
+    if dtype is not None:
+        dx = (scale * dx).astype(dtype)
     return dx, dgamma, dbeta
 
 
@@ -183,9 +224,9 @@ def bn_backward_float32(dout, cache):
 
 
 def ln_forward(x, gamma, beta, ln_param, *, layernorm_wrong_axis=False, missing_keepdims=False,
-               unbiased_variance=False, dtype=None):
+               unbiased_variance=False, ignores_eps=False, dtype=None):
     """CS231n-style layer-norm forward with a tuple cache."""
-    eps = ln_param.get("eps", 1e-5)
+    eps = 1e-5 if ignores_eps else ln_param.get("eps", 1e-5)
     if dtype is not None:
         x, gamma, beta = x.astype(dtype), gamma.astype(dtype), beta.astype(dtype)
     axis = 0 if layernorm_wrong_axis else 1
@@ -263,15 +304,16 @@ def spatial_bn_backward(dout, cache, *, spatial_bn_channels_mixed=False, **mista
     return dx.reshape(N, H, W, C).transpose(0, 3, 1, 2), dgamma, dbeta
 
 
-def groupnorm_forward(x, gamma, beta, G, gn_param, *, groupnorm_interleaved_groups=False, eps_outside_sqrt=False):
-    eps = gn_param.get("eps", 1e-5)
+def groupnorm_forward(x, gamma, beta, G, gn_param, *, groupnorm_interleaved_groups=False, eps_outside_sqrt=False,
+                      ignores_eps=False, unbiased_variance=False):
+    eps = 1e-5 if ignores_eps else gn_param.get("eps", 1e-5)
     N, C, H, W = x.shape
     if groupnorm_interleaved_groups:
         grouped = x.reshape(N, C // G, G, H, W).transpose(0, 2, 1, 3, 4).reshape(N, G, -1)
     else:
         grouped = x.reshape(N, G, -1)
     mu = grouped.mean(axis=2, keepdims=True)
-    var = grouped.var(axis=2, keepdims=True)
+    var = grouped.var(axis=2, keepdims=True, ddof=1 if unbiased_variance else 0)
     x_hat_g = (grouped - mu) / (np.sqrt(var) + eps if eps_outside_sqrt else np.sqrt(var + eps))
     if groupnorm_interleaved_groups:
         x_hat = x_hat_g.reshape(N, G, C // G, H, W).transpose(0, 2, 1, 3, 4).reshape(x.shape)
@@ -322,3 +364,181 @@ def bn_forward_one_pass_variance(x, gamma, beta, bn_param, dtype=None):
     x_hat = (x - mu) / np.sqrt(var + eps)
     bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
     return gamma * x_hat + beta, {"x_hat": x_hat, "var": var, "eps": eps, "gamma": gamma}
+
+
+# ---------------------------------------------------------------------- more right ones, in other styles
+# (from the audit of issue 5: each is correct and must pass with no mistake listed)
+
+
+def bn_forward_einsum_minimal_cache(x, gamma, beta, bn_param):
+    """Correct: einsum everywhere, and a minimal cache (x, gamma, eps): the backward recomputes."""
+    mode = bn_param["mode"]
+    eps, momentum = bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9)
+    N, D = x.shape
+    bn_param.setdefault("running_mean", np.zeros(D))
+    bn_param.setdefault("running_var", np.zeros(D))
+    if mode == "train":
+        mu = np.einsum("nd->d", x) / N
+        xc = x - mu
+        var = np.einsum("nd,nd->d", xc, xc) / N
+        bn_param["running_mean"] = momentum * bn_param["running_mean"] + (1 - momentum) * mu
+        bn_param["running_var"] = momentum * bn_param["running_var"] + (1 - momentum) * var
+    else:
+        var = bn_param["running_var"]
+        xc = x - bn_param["running_mean"]
+    x_hat = np.einsum("nd,d->nd", xc, (var + eps) ** -0.5)
+    return np.einsum("nd,d->nd", x_hat, gamma) + beta, (x, gamma, eps)
+
+
+def bn_backward_recompute_staged(dout, cache):
+    """Staged backward that recomputes the forward's intermediates from (x, gamma, eps)."""
+    x, gamma, eps = cache
+    N = x.shape[0]
+    xc = x - x.mean(axis=0)
+    var = np.einsum("nd,nd->d", xc, xc) / N
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat = xc * inv_std
+    dbeta = np.einsum("nd->d", dout)
+    dgamma = np.einsum("nd,nd->d", dout, x_hat)
+    dx_hat = dout * gamma
+    dvar = np.einsum("nd,nd->d", dx_hat, xc) * -0.5 * inv_std ** 3
+    dmu = -np.einsum("nd->d", dx_hat) * inv_std + dvar * (-2.0 / N) * xc.sum(axis=0)
+    dx = dx_hat * inv_std + dvar * 2 * xc / N + dmu / N
+    return dx, dgamma, dbeta
+
+
+class ObjectCache:
+    """A cache as an object with attributes (and entries the backward does not need)."""
+
+    def __init__(self, **entries):
+        self.__dict__.update(entries)
+
+
+def bn_forward_longdouble(x, gamma, beta, bn_param):
+    """Correct: computed in extended precision and cast back to float64; an object cache;
+    in-place operations only on its own copies."""
+    mode = bn_param["mode"]
+    eps, momentum = bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9)
+    D = x.shape[1]
+    xl = x.astype(np.longdouble)
+    if mode == "train":
+        mu = xl.mean(axis=0)
+        xc = xl.copy()
+        xc -= mu
+        var = (xc * xc).mean(axis=0)
+        running_mean = bn_param.get("running_mean", np.zeros(D))
+        running_var = bn_param.get("running_var", np.zeros(D))
+        bn_param["running_mean"] = (momentum * running_mean + (1 - momentum) * mu).astype(np.float64)
+        bn_param["running_var"] = (momentum * running_var + (1 - momentum) * var).astype(np.float64)
+    else:
+        mu = bn_param["running_mean"].astype(np.longdouble)
+        var = bn_param["running_var"].astype(np.longdouble)
+        xc = xl - mu
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat = xc * inv_std
+    cache = ObjectCache(x_hat=x_hat.astype(np.float64), inv_std=inv_std.astype(np.float64), gamma=gamma,
+                        mu=mu, unused=np.zeros(10))
+    return (gamma * x_hat + beta).astype(np.float64), cache
+
+
+def bn_backward_object_cache(dout, cache):
+    """Closed form over the object cache; scales its own copy of dout in place (allowed)."""
+    dx_hat = dout.copy()
+    dx_hat *= cache.gamma
+    dx = cache.inv_std * (dx_hat - dx_hat.mean(axis=0) - cache.x_hat * (dx_hat * cache.x_hat).mean(axis=0))
+    return dx, (dout * cache.x_hat).sum(axis=0), dout.sum(axis=0)
+
+
+def bn_forward_std_squared(x, gamma, beta, bn_param):
+    """Correct: var = np.std(...) ** 2 with keepdims, a list cache."""
+    mode = bn_param["mode"]
+    eps, momentum = bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9)
+    D = x.shape[1]
+    if mode == "train":
+        mu = np.mean(x, axis=0, keepdims=True)
+        var = np.std(x, axis=0, keepdims=True) ** 2
+        bn_param["running_mean"] = momentum * bn_param.get("running_mean", np.zeros(D)) + (1 - momentum) * mu.ravel()
+        bn_param["running_var"] = momentum * bn_param.get("running_var", np.zeros(D)) + (1 - momentum) * var.ravel()
+    else:
+        mu, var = bn_param["running_mean"], bn_param["running_var"]
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    return x_hat * gamma + beta, [x_hat, gamma, 1 / np.sqrt(var + eps)]
+
+
+def bn_backward_list(dout, cache):
+    """Closed form over the list cache; returns a list instead of a tuple."""
+    x_hat, gamma, inv_std = cache
+    N = dout.shape[0]
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * x_hat).sum(axis=0)
+    dx = (gamma * inv_std / N) * (N * dout - dbeta - x_hat * dgamma)
+    return [dx, dgamma, dbeta]
+
+
+def bn_forward_float32_out(x, gamma, beta, bn_param):
+    """Correct: computed in float64, returned as float32."""
+    out, cache = bn_forward(x, gamma, beta, bn_param)
+    return out.astype(np.float32), cache
+
+
+def ln_forward_einsum(x, gamma, beta, ln_param):
+    """Correct: einsum statistics, a dict cache with centred x and the variance."""
+    eps = ln_param.get("eps", 1e-5)
+    D = x.shape[1]
+    xc = x - np.einsum("nd->n", x)[:, None] / D
+    var = np.einsum("nd,nd->n", xc, xc)[:, None] / D
+    x_hat = xc / np.sqrt(var + eps)
+    return x_hat * gamma + beta, {"xc": xc, "var": var, "eps": eps, "gamma": gamma, "D": D, "extra": 1}
+
+
+def ln_backward_staged(dout, cache):
+    """Staged layer-norm backward over the einsum forward's dict cache."""
+    xc, var, eps, gamma, D = (cache[k] for k in ("xc", "var", "eps", "gamma", "D"))
+    std = np.sqrt(var + eps)
+    inv_std = 1 / std
+    x_hat = xc * inv_std
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * x_hat).sum(axis=0)
+    dx_hat = dout * gamma
+    dinv_std = (dx_hat * xc).sum(axis=1, keepdims=True)
+    dvar = 0.5 * (-dinv_std / std ** 2) / std
+    dxc = dx_hat * inv_std + 2 * xc * dvar / D
+    return dxc - dxc.sum(axis=1, keepdims=True) / D, dgamma, dbeta
+
+
+def groupnorm_forward_flat(x, gamma, beta, G, gn_param):
+    """Correct: groups as rows of x.reshape(N * G, -1)."""
+    eps = gn_param.get("eps", 1e-5)
+    grouped = x.reshape(x.shape[0] * G, -1)
+    mu = grouped.mean(axis=1)[:, None]
+    var = ((grouped - mu) ** 2).mean(axis=1)[:, None]
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat = ((grouped - mu) * inv_std).reshape(x.shape)
+    return gamma * x_hat + beta, {"x_hat": x_hat, "inv_std": inv_std, "gamma": gamma, "G": G}
+
+
+def groupnorm_backward_flat(dout, cache):
+    x_hat, inv_std, gamma, G = cache["x_hat"], cache["inv_std"], cache["gamma"], cache["G"]
+    N = dout.shape[0]
+    dx_hat = (dout * gamma).reshape(N * G, -1)
+    xh = x_hat.reshape(N * G, -1)
+    dx = inv_std * (dx_hat - dx_hat.mean(axis=1, keepdims=True) - xh * (dx_hat * xh).mean(axis=1, keepdims=True))
+    return (dx.reshape(dout.shape), (dout * x_hat).sum(axis=(0, 2, 3), keepdims=True),
+            dout.sum(axis=(0, 2, 3), keepdims=True))
+
+
+# ---------------------------------------------------------------------- more wrong ones
+
+
+def bn_forward_float16_scaled(x, gamma, beta, bn_param, scale=1.5):
+    """Wrong twice: out is `scale` times too large, and returned as float16 (which once hid it)."""
+    out, cache = bn_forward(x, gamma, beta, bn_param)
+    return (scale * out).astype(np.float16), cache
+
+
+def bn_forward_int_out(x, gamma, beta, bn_param):
+    """Wrong: out written into an integer array."""
+    out, cache = bn_forward(x, gamma, beta, bn_param)
+    result = np.zeros(out.shape, dtype=int)
+    result[...] = out
+    return result, cache

@@ -38,7 +38,8 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         out = gamma * x_hat + beta
         running_mean = momentum * running_mean + (1 - momentum) * mu
         running_var = momentum * running_var + (1 - momentum) * var
-        cache = {"x_hat": x_hat, "xmu": xmu, "inv_std": inv_std, "std": std, "gamma": gamma}
+        cache = {"x_hat": x_hat, "xmu": xmu, "inv_std": inv_std, "std": std,
+                 "gamma": gamma}
     elif mode == "test":
         out = gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
     else:
@@ -50,7 +51,8 @@ def batchnorm_forward(x, gamma, beta, bn_param):
 ''',
     "batchnorm_backward": '''
 def batchnorm_backward(dout, cache):
-    x_hat, xmu, inv_std, std, gamma = (cache[k] for k in ("x_hat", "xmu", "inv_std", "std", "gamma"))
+    x_hat, xmu, inv_std = cache["x_hat"], cache["xmu"], cache["inv_std"]
+    std, gamma = cache["std"], cache["gamma"]
     N = dout.shape[0]
     dbeta = dout.sum(axis=0)
     dgamma = (dout * x_hat).sum(axis=0)
@@ -89,7 +91,8 @@ def layernorm_backward(dout, cache):
     dbeta = dout.sum(axis=0)
     dgamma = (dout * x_hat).sum(axis=0)
     g = dout * gamma
-    dx = inv_std / D * (D * g - g.sum(axis=1, keepdims=True) - x_hat * (g * x_hat).sum(axis=1, keepdims=True))
+    dx = inv_std / D * (D * g - g.sum(axis=1, keepdims=True)
+                        - x_hat * (g * x_hat).sum(axis=1, keepdims=True))
     return dx, dgamma, dbeta
 ''',
 }

@@ -67,8 +67,9 @@ from cs231n_norm.selfcheck import check_batchnorm_backward, check_batchnorm_forw
 Each check runs your functions on several small inputs: shapes with $N = D$ and $N \ne D$
 (a wrong axis often only shows in one of them), features with different offsets and scales,
 one feature whose variance is tiny (comparable to $\epsilon$), random $\gamma$, $\beta$ and
-upstream gradient (never all ones), several training steps, and test mode. It compares
-everything with this package's reference layers. If something differs, it compares your numbers
+upstream gradient (never all ones), a `bn_param` that sets its own `eps`, several training
+steps (also with a `momentum` of its own), and test mode (also with a feature whose running
+variance is tiny). It compares everything with this package's reference layers. If something differs, it compares your numbers
 with what each known mistake would have produced on the same inputs: a diagnosis from
 *symptoms*, without reading your code.
 
@@ -77,10 +78,14 @@ of momentum (the weight of the *new* batch value), a mistake the classic noteboo
 """, "slide"),
     code("""
 def batchnorm_forward_momentum_reversed(x, gamma, beta, bn_param):
-    \"\"\"Batch norm whose running averages weight the new batch by `momentum` (a deliberate mistake).\"\"\"
+    \"\"\"Batch norm whose running averages weight the new batch by `momentum`.
+
+    A deliberate mistake: PyTorch's meaning of momentum in CS231n's formula.
+    \"\"\"
     swapped = dict(bn_param, momentum=1 - bn_param.get("momentum", 0.9))
     out, cache = reference_forward(x, gamma, beta, swapped)
-    bn_param["running_mean"], bn_param["running_var"] = swapped["running_mean"], swapped["running_var"]
+    bn_param["running_mean"] = swapped["running_mean"]
+    bn_param["running_var"] = swapped["running_var"]
     return out, cache
 
 
@@ -95,12 +100,13 @@ where to look. The table of measured errors is folded away under *measured error
 
 A backward mistake looks like this. This backward forgets that $\partial\,\mathrm{out} /
 \partial \hat{x} = \gamma$:
-""", "fragment"),
+""", "subslide"),
     code("""
 def batchnorm_backward_forgot_gamma(dout, cache):
     \"\"\"A backward pass whose dx lacks the factor gamma (a deliberate mistake).\"\"\"
     dx, dgamma, dbeta = reference_backward(dout, cache)
-    return dx / cache.gamma, dgamma, dbeta  # dx is linear in gamma * dout, so this removes gamma
+    # dx is linear in gamma * dout, so dividing by gamma removes it
+    return dx / cache.gamma, dgamma, dbeta
 
 
 report = check_batchnorm_backward(reference_forward, batchnorm_backward_forgot_gamma)
@@ -111,10 +117,14 @@ print(report)
 The evidence is the signature of this mistake: with $\gamma = 1$ the gradient is right, and with
 random $\gamma$ each feature's $dx$ is off by exactly $1/\gamma$. The last note shows the number
 the classic check would print for the same code. The checks know these mistakes:
-""", "fragment"),
+""", "subslide"),
     code("""
-for entry in CATALOGUE:
-    print(f"{entry.id:36s} {entry.title}")
+# in catalogue order: forward, backward, running statistics, other layers, general
+ids = [entry.id for entry in CATALOGUE]
+width, rows = max(map(len, ids)) + 4, -(-len(ids) // 2)  # two columns
+for row in range(rows):
+    print("".join(f"{name:{width}s}" for name in ids[row::rows]).rstrip())
+print(f"{len(ids)} mistakes; mistake(id) gives one's title, symptom, cause and hint")
 """, "subslide"),
     md(r"""
 ## Exercise 1 · Batch norm, forward
@@ -141,8 +151,8 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     ----------
     x : ndarray, shape (N, D)
     gamma, beta : ndarray, shape (D,)
-    bn_param : dict with 'mode' ('train' or 'test'), optional 'eps' (1e-5), 'momentum' (0.9),
-        'running_mean' and 'running_var' (shape (D,), zeros when missing)
+    bn_param : dict with 'mode' ('train' or 'test'); optional 'eps' (1e-5), 'momentum'
+        (0.9), 'running_mean' and 'running_var' (shape (D,), zeros when missing)
 
     Returns
     -------
@@ -155,7 +165,6 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     N, D = x.shape
     running_mean = bn_param.get("running_mean", np.zeros(D, dtype=x.dtype))
     running_var = bn_param.get("running_var", np.zeros(D, dtype=x.dtype))
-
     out, cache = None, None
     if mode == "train":
         # TODO: batch mean and variance, normalize, scale and shift, update the running
@@ -299,13 +308,15 @@ without a transpose, and interleaved groups). Import them from `cs231n_norm.self
 
 - A self-check compares your functions with a reference on inputs designed to expose mistakes:
   $N = D$ and $N \ne D$, per-feature offsets and scales, a tiny-variance feature, random
-  $\gamma$, $\beta$ and upstream gradient, several training steps, test mode.
+  $\gamma$, $\beta$ and upstream gradient, an `eps` and a `momentum` set in `bn_param`,
+  several training steps, test mode.
 - Each known mistake leaves a fingerprint: an output spread of $\sqrt{(N-1)/N}$ (unbiased
   variance), an error that appears only at tiny variance ($\epsilon$ outside the square root),
   a $dx$ right only when $\gamma = 1$ (missing $\gamma$), a running mean that matches the
   reversed update (momentum), test outputs that are "too clean" (batch statistics in test mode).
 - Passing means agreement to about $10^{-4}$ on every probe; a float64 implementation
-  usually agrees to $10^{-15}$.
+  usually agrees to $10^{-15}$. Results must be float64 or float32: a float16 result keeps
+  too few digits to be checked, and is reported as `wrong_output_dtype`.
 
 """, "slide"),
     md(r"""

@@ -3,16 +3,19 @@
 The classic check prints ``dx error: 0.66`` and leaves you to guess. These
 checks run your functions on inputs chosen to make each common mistake show
 (several shapes, including N == D and N != D; per-feature offsets and scales;
-a feature of tiny variance; random gamma, beta and dout; several training
-steps; test mode), compare everything with the package's reference layers,
-and, when something differs, match the symptoms against the catalogue in
-:mod:`cs231n_norm.mistakes`.
+a feature of tiny variance; random gamma, beta and dout; a param dict that
+sets its own eps, and one that sets its own momentum; several training steps;
+test mode, with a feature of tiny running variance), compare everything with
+the package's reference layers, and, when something differs, match the
+symptoms against the catalogue in :mod:`cs231n_norm.mistakes`.
 
 Each check returns a :class:`Report`: ``report.passed``, ``report.mistakes``
 (catalogue ids, most likely first), an explanation of each (what was seen, the
 likely cause, where to look), and the measured errors. It prints as plain text
 and renders as HTML in Jupyter. A broken function never crashes a check: an
-exception, a None, a wrong shape or a modified input becomes part of the report.
+exception, a None, a wrong shape or dtype, or a modified input becomes part of
+the report. Results may be float64 or float32 (computed in float32 on purpose);
+any other dtype is reported, and the tolerance is never looser than float32's.
 A function that still returns None (CS231n's skeleton) is reported as
 "not implemented yet".
 

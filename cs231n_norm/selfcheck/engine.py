@@ -5,9 +5,11 @@ A check runs in three steps.
 1. Run the learner's functions on *probes*: small inputs chosen so that every
    catalogued mistake shows (several shapes including N == D and N != D,
    per-feature offsets and scales, one feature of tiny variance, random gamma,
-   beta and dout, a gamma = 1 probe, several training steps, test mode). Every
-   call is guarded: an exception, a None, a wrong shape or a modified input
-   becomes part of the report, never a crash.
+   beta and dout, a gamma = 1 probe, one probe whose param dict sets eps =
+   1e-3, several training steps with the default momentum and again with
+   momentum = 0.6 in bn_param, test mode including a feature whose running
+   variance is 1e-6). Every call is guarded: an exception, a None, a wrong
+   shape or dtype, or a modified input becomes part of the report, never a crash.
 2. Compare everything with the package's reference layers (:mod:`cs231n_norm.layers`).
    If it all matches, the check passes.
 3. Otherwise diagnose by symptom: compare the learner's numbers with what each
@@ -29,38 +31,57 @@ from . import symptoms
 from .report import Finding, Report, format_error
 
 SEED = 231
-EPS = 1e-5  # CS231n's default; the probes' param dicts leave it out, as CS231n's tests do
-MOMENTUM = 0.9  # CS231n's default, likewise left out of the probes' bn_param
+EPS = 1e-5  # CS231n's default; most probes' param dicts leave 'eps' out, as CS231n's tests do
+MOMENTUM = 0.9  # CS231n's default, likewise left out of the first train steps' bn_param
+GIVEN_EPS = 1e-3  # the eps that one probe passes in its param dict (your code must use it)
+GIVEN_MOMENTUM = 0.6  # the momentum that a second run of train steps passes in bn_param
 RUNNING_STEPS = 3
+TEST_TINY_VARIANCE = 1e-6  # the running variance of one feature in the second test-mode input
 
 # Order of findings that are not symptom matches (symptom matches come first,
 # best match first): a wrong shape or an exception is usually the consequence.
+# A wrong dtype is a fact, not an inference, and it makes every number less
+# trustworthy: it comes first.
 _RUNNING_RANK = 0.5  # running-statistics findings come after train-mode ones (which may cause them)
-_RANK = {"wrong_output_shape": 1, "wrong_return_value": 2, "input_modified": 3, "raised_exception": 4}
+_RANK = {"wrong_output_dtype": -1, "wrong_output_shape": 1, "wrong_return_value": 2, "input_modified": 3,
+         "raised_exception": 4}
 
 
 # ------------------------------------------------------------------ measuring
 
 
 FLOAT64_AGREEMENT = 1e-7  # a float64 computation of the same formula agrees to ~1e-15
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
+PASS_TOLERANCE = 1e3 * FLOAT32_EPS  # ~1.2e-4, for every dtype
+# The probes are float64; a result in float64, or in float32 on purpose, is fine.
+ACCEPTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def tolerances(*arrays):
     """(pass, match) tolerances for the learner's arrays.
 
-    Passing needs agreement to float32 precision (1e3 float32 epsilons, ~1.2e-4),
-    whatever the dtype: a float64 result computed partly in float32 is still
-    right, and every catalogued mistake shows far above that on some probe
-    (eps outside the sqrt on the tiny-variance probe, an N-1 variance at
-    N = 64 by 8e-3, ...). A float64 result that passes with an error above
-    1e-7 gets a note saying so. A learner's result *matches a mistake* within
-    1e-6 in float64, or 1e4 float32 epsilons for float32 results.
+    Passing needs agreement to float32 precision (PASS_TOLERANCE: 1e3 float32
+    epsilons, ~1.2e-4) whatever the dtype: a float64 result computed partly in
+    float32 is still right, and every catalogued mistake shows far above that
+    on some probe (eps outside the sqrt on the tiny-variance probe, an N-1
+    variance at N = 64 by 8e-3, ...). It is never looser: a float16 result is
+    held to the same tolerance (and reported as ``wrong_output_dtype``). A
+    float64 result that passes with an error above 1e-7 gets a note saying so.
+
+    A learner's result *matches a mistake* within 1e-6 when it is float64 (or
+    more precise), and within 1e4 float32 epsilons (~1.2e-3) otherwise: float16
+    is matched as if it were float32, never more loosely.
     """
-    float32_eps = float(np.finfo(np.float32).eps)
-    machine_eps = max(
-        (np.finfo(a.dtype).eps if a.dtype.kind == "f" else np.finfo(np.float64).eps) for a in arrays
+    precise = all(
+        a.dtype.kind == "f" and np.finfo(a.dtype).eps <= np.finfo(np.float64).eps for a in map(np.asarray, arrays)
     )
-    return max(1e3 * float32_eps, 1e3 * machine_eps), max(1e-6, 1e4 * machine_eps)
+    return PASS_TOLERANCE, (1e-6 if precise else 1e4 * FLOAT32_EPS)
+
+
+def eps_text(value):
+    """An eps for display: 1e-05 -> '1e-5'."""
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def error(actual, expected, slice_axes=()):
@@ -114,6 +135,10 @@ class Probe:
     x, gamma, beta, dout : float64 arrays (gamma and beta in the layer's parameter shape)
     G : int or None, the number of groups (group norm only)
     note : str, what this probe is for ('' for a plain one)
+    tiny : bool array of x's shape or None: the values of the one slice (feature,
+        example, channel or group) whose variance is comparable to eps
+    eps : float or None, the eps this probe passes in the param dict (None: it
+        leaves 'eps' out, so the default 1e-5 applies)
     """
 
     label: str
@@ -123,7 +148,35 @@ class Probe:
     dout: np.ndarray
     G: int = None
     note: str = ""
-    tiny: tuple = ()  # index of the slice with tiny variance, if any
+    tiny: np.ndarray = None
+    eps: float = None
+
+    @property
+    def eps_value(self):
+        """The eps the layer must use on this probe."""
+        return EPS if self.eps is None else self.eps
+
+
+def _label(shape_text, note):
+    return shape_text + (f" ({note})" if note else "")
+
+
+def _mask(shape, index):
+    """A boolean array of `shape`, True at `index`."""
+    mask = np.zeros(shape, dtype=bool)
+    mask[index] = True
+    return mask
+
+
+def _make_small(rng, x, index, scale):
+    """Give the slice x[index] standard deviation `scale` around 0 (in place); return its mask."""
+    x[index] = scale * rng.standard_normal(x[index].shape)
+    return _mask(x.shape, index)
+
+
+TINY_SCALE = 1e-3  # a slice of variance ~1e-6, comparable to the default eps: shows where eps sits
+GIVEN_EPS_SCALE = 0.03  # on the probe that passes GIVEN_EPS, a slice of variance ~1e-3, comparable to it
+GIVEN_EPS_NOTE = f"eps = {eps_text(GIVEN_EPS)} in {{}}"
 
 
 # ------------------------------------------------------------------ calling learner code
@@ -175,6 +228,48 @@ def as_float_array(value):
     return array if array.dtype.kind == "f" else array.astype(np.float64)
 
 
+def _dtype_problem(dtype):
+    """Why a returned dtype is wrong, in words, or None if it is accepted."""
+    if dtype in ACCEPTED_DTYPES:
+        return None
+    if dtype.kind == "f" and np.finfo(dtype).eps > FLOAT32_EPS:
+        return (f"{dtype} keeps only about {np.finfo(dtype).precision} significant digits, too few "
+                "to tell a right result from a wrong one")
+    if dtype.kind in "iu":
+        return "an integer type: every value is rounded to a whole number"
+    if dtype.kind == "b":
+        return "booleans: only True or False"
+    if dtype.kind == "c":
+        return "complex numbers"
+    return "more precision than the float64 inputs carry"
+
+
+def numeric_result(session, name, value, label, where):
+    """The learner's returned `name` as a float ndarray to compare, or None when it cannot be compared.
+
+    A value that is not numeric is a ``wrong_return_value``; a numeric dtype other
+    than float64 or float32 is a ``wrong_output_dtype`` (integers and low-precision
+    floats are still compared, converted to float64, so the report also says how
+    far off the numbers are).
+    """
+    try:
+        raw = np.asarray(value)
+    except Exception:  # noqa: BLE001 - a ragged list, an object whose __array__ raises, ...
+        raw = None
+    if raw is None or raw.dtype.kind not in "biufc":
+        session.find("wrong_return_value", f"{where} returned {name} of type {type(value).__name__}; "
+                     f"{name} must be an array of floats", rank=_RANK["wrong_return_value"])
+        return None
+    problem = _dtype_problem(raw.dtype)
+    if problem:
+        session.find("wrong_output_dtype",
+                     f"{where} returned {name} of dtype {raw.dtype} (the inputs are float64): "
+                     f"{problem}", rank=_RANK["wrong_output_dtype"])
+        if raw.dtype.kind in "bc":
+            return None
+    return raw if raw.dtype.kind == "f" else raw.astype(np.float64)
+
+
 # ------------------------------------------------------------------ the layers
 
 
@@ -186,18 +281,33 @@ class Layer:
     layer's own wrong-axis mistakes. Class attributes:
 
     forward_name, backward_name : the CS231n names of the learner's functions
+    param_name : the CS231n name of the param dict ('bn_param', ...)
     axes : the axes of the *view* (see :meth:`view`) that each statistic is taken over
+    count_name : what the number of values each statistic is taken over is called ('N', 'D', ...)
+    count_over : those values, in words
+    slice_name : what one slice a statistic is taken for is called ('feature', ...)
     slice_axes : the axes of out / dx that index one slice for :func:`error`
     param_sum_axes : the axes of x that dgamma and dbeta sum over
     """
 
     forward_name = backward_name = ""
+    param_name = "bn_param"
     axes = (0,)
+    count_name = "N"
+    count_over = "the N examples of each feature"
+    slice_name = "feature"
     slice_axes = (1,)
     param_sum_axes = (0,)
 
     def param_dict(self, mode="train"):
         return {"mode": mode}
+
+    def param_for(self, probe, mode="train"):
+        """The param dict for `probe`: with its eps when it passes one."""
+        param = self.param_dict(mode)
+        if probe.eps is not None:
+            param["eps"] = probe.eps
+        return param
 
     def call_forward(self, forward, x, gamma, beta, param, probe):
         return forward(x, gamma, beta, param)
@@ -215,11 +325,11 @@ class Layer:
         return array.reshape(probe.x.shape)
 
     def broadcast(self, param, probe):
-        """gamma or beta reshaped to broadcast against x."""
+        """gamma or beta (or a running statistic) reshaped to broadcast against x."""
         return param
 
-    def wrong_axis_outputs(self, probe):
-        """[(mistake id, description, out)] for this layer's own axis mistakes."""
+    def wrong_axis_outputs(self, probe, eps):
+        """[(mistake id, description, out)] for this layer's own axis mistakes, normalizing with `eps`."""
         return []
 
     def wrong_axis_dx(self, probe, x_hat, inv_std, dx_hat):
@@ -250,23 +360,21 @@ class BatchNorm(Layer):
         return layers.batchnorm_backward_alt(dout, cache)
 
     def probes(self, rng):
-        def probe(N, D, note="", tiny=False, gamma_one=False, x=None):
+        def probe(N, D, note="", small=None, gamma_one=False, x=None, eps=None):
             x = per_feature_data(rng, (N, D)) if x is None else x
-            tiny_index = ()
-            if tiny:  # one feature of variance ~1e-6, comparable to eps: shows where eps sits
-                x[:, 0] = 1e-3 * rng.standard_normal(N)
-                tiny_index = (0,)
+            tiny = _make_small(rng, x, (slice(None), 0), small) if small else None  # feature 0
             gamma = np.ones(D) if gamma_one else rng.uniform(0.5, 2.0, D)
-            return Probe(f"N={N}, D={D}" + (f" ({note})" if note else ""), x, gamma,
-                         rng.standard_normal(D), rng.standard_normal((N, D)), note=note, tiny=tiny_index)
+            return Probe(_label(f"N={N}, D={D}", note), x, gamma, rng.standard_normal(D),
+                         rng.standard_normal((N, D)), note=note, tiny=tiny, eps=eps)
 
         classic = probe(4, 5)
         return [
             classic,
             probe(5, 5),
-            probe(16, 3, "tiny variance", tiny=True),
+            probe(16, 3, "tiny variance", small=TINY_SCALE),
             probe(64, 3),
             probe(4, 5, "gamma = 1", gamma_one=True, x=classic.x.copy()),
+            probe(6, 4, GIVEN_EPS_NOTE.format(self.param_name), small=GIVEN_EPS_SCALE, eps=GIVEN_EPS),
         ]
 
     def running_batches(self, rng):
@@ -277,22 +385,29 @@ class BatchNorm(Layer):
         return [Probe(f"train step {i + 1}", b, gamma, beta, None) for i, b in enumerate(batches)], \
             Probe("test mode", test, gamma, beta, None)
 
-    def wrong_axis_outputs(self, probe):
+    def feature(self, index):
+        """The index into x of one feature (the slice a running statistic belongs to)."""
+        return (slice(None), index)
+
+    def wrong_axis_outputs(self, probe, eps):
         x = probe.x
         outs = [("batchnorm_wrong_axis", "x normalized over axis 1 (each example over its features)",
-                 symptoms.normalized(x, (1,), EPS))]
+                 symptoms.normalized(x, (1,), eps))]
         if x.shape[0] == x.shape[1]:
             outs.append(("batchnorm_wrong_axis", "statistics over axis 1 broadcast against the columns",
-                         symptoms.normalized_no_keepdims(x, EPS)))
+                         symptoms.normalized_no_keepdims(x, eps)))
         return [(i, d, probe.gamma * xh + probe.beta) for i, d, xh in outs]
-
 
 
 class LayerNorm(Layer):
     forward_name, backward_name = "layernorm_forward", "layernorm_backward"
+    param_name = "ln_param"
     slice_axes = (0,)
     param_sum_axes = (0,)
     axes = (1,)
+    count_name = "D"
+    count_over = "the D features of each example"
+    slice_name = "example"
 
     def param_dict(self, mode="train"):
         return {} if mode == "train" else {"mode": mode}
@@ -304,33 +419,31 @@ class LayerNorm(Layer):
         return layers.layernorm_backward(dout, cache)
 
     def probes(self, rng):
-        def probe(N, D, note="", tiny=False, gamma_one=False, x=None):
+        def probe(N, D, note="", small=None, gamma_one=False, x=None, eps=None):
             x = per_feature_data(rng, (N, D), row_offsets=True) if x is None else x
-            tiny_index = ()
-            if tiny:  # one example of variance ~1e-6
-                x[0] = 1e-3 * rng.standard_normal(D)
-                tiny_index = (0,)
+            tiny = _make_small(rng, x, (0,), small) if small else None  # example 0
             gamma = np.ones(D) if gamma_one else rng.uniform(0.5, 2.0, D)
-            return Probe(f"N={N}, D={D}" + (f" ({note})" if note else ""), x, gamma,
-                         rng.standard_normal(D), rng.standard_normal((N, D)), note=note, tiny=tiny_index)
+            return Probe(_label(f"N={N}, D={D}", note), x, gamma, rng.standard_normal(D),
+                         rng.standard_normal((N, D)), note=note, tiny=tiny, eps=eps)
 
         classic = probe(4, 5)
         return [
             classic,
             probe(5, 5),
-            probe(3, 16, "tiny variance", tiny=True),
+            probe(3, 16, "tiny variance", small=TINY_SCALE),
             probe(4, 5, "gamma = 1", gamma_one=True, x=classic.x.copy()),
+            probe(4, 6, GIVEN_EPS_NOTE.format(self.param_name), small=GIVEN_EPS_SCALE, eps=GIVEN_EPS),
         ]
 
-    def wrong_axis_outputs(self, probe):
+    def wrong_axis_outputs(self, probe, eps):
         x = probe.x
-        outs = [("layernorm_wrong_axis", "x normalized over axis 0 (batch norm)", symptoms.normalized(x, (0,), EPS))]
+        outs = [("layernorm_wrong_axis", "x normalized over axis 0 (batch norm)", symptoms.normalized(x, (0,), eps))]
         if x.shape[0] == x.shape[1]:
             outs.append(("missing_keepdims", "row statistics without keepdims (x[i, j] - mean of row j)",
-                         symptoms.normalized_no_keepdims(x, EPS)))
+                         symptoms.normalized_no_keepdims(x, eps)))
         outs = [(i, d, probe.gamma * xh + probe.beta) for i, d, xh in outs]
         if x.shape[0] == x.shape[1]:
-            x_hat = symptoms.normalized(x, (1,), EPS)
+            x_hat = symptoms.normalized(x, (1,), eps)
             outs.append(("layernorm_gamma_before_transpose", "gamma and beta applied per example (row)",
                          probe.gamma[:, None] * x_hat + probe.beta[:, None]))
         return outs
@@ -342,7 +455,7 @@ class LayerNorm(Layer):
     def wrong_axis_param_grads(self, probe):
         if probe.x.shape[0] != probe.x.shape[1]:
             return []
-        x_hat = symptoms.normalized(probe.x, (1,), EPS)
+        x_hat = symptoms.normalized(probe.x, (1,), probe.eps_value)
         return [("layernorm_wrong_axis", "sums over axis 1 instead of axis 0",
                  (probe.dout * x_hat).sum(axis=1), probe.dout.sum(axis=1))]
 
@@ -352,6 +465,9 @@ class SpatialBatchNorm(Layer):
     slice_axes = (1,)
     param_sum_axes = (0, 2, 3)
     axes = (0, 2, 3)
+    count_name = "N*H*W"
+    count_over = "the N*H*W values of each channel"
+    slice_name = "channel"
 
     def _reference_forward(self, x, gamma, beta, param, probe):
         return layers.spatial_batchnorm_forward(x, gamma, beta, param)
@@ -362,19 +478,24 @@ class SpatialBatchNorm(Layer):
     def broadcast(self, param, probe):
         return param.reshape(1, -1, 1, 1)
 
-    def probes(self, rng):
-        def probe(shape, note="", tiny=False):
-            x = per_feature_data(rng, shape)
-            tiny_index = ()
-            if tiny:
-                x[:, 0] = 1e-3 * rng.standard_normal(x[:, 0].shape)
-                tiny_index = (0,)
-            C = shape[1]
-            label = "N={}, C={}, H={}, W={}".format(*shape) + (f" ({note})" if note else "")
-            return Probe(label, x, rng.uniform(0.5, 2.0, C), rng.standard_normal(C),
-                         rng.standard_normal(shape), note=note, tiny=tiny_index)
+    def feature(self, index):
+        return (slice(None), index)
 
-        return [probe((2, 3, 4, 5)), probe((3, 4, 2, 2), "tiny variance", tiny=True), probe((2, 2, 3, 3))]
+    def probes(self, rng):
+        def probe(shape, note="", small=None, eps=None):
+            x = per_feature_data(rng, shape)
+            tiny = _make_small(rng, x, (slice(None), 0), small) if small else None  # channel 0
+            C = shape[1]
+            label = _label("N={}, C={}, H={}, W={}".format(*shape), note)
+            return Probe(label, x, rng.uniform(0.5, 2.0, C), rng.standard_normal(C),
+                         rng.standard_normal(shape), note=note, tiny=tiny, eps=eps)
+
+        return [
+            probe((2, 3, 4, 5)),
+            probe((3, 4, 2, 2), "tiny variance", small=TINY_SCALE),
+            probe((2, 2, 3, 3)),
+            probe((2, 3, 2, 2), GIVEN_EPS_NOTE.format(self.param_name), small=GIVEN_EPS_SCALE, eps=GIVEN_EPS),
+        ]
 
     def running_batches(self, rng):
         shape = (2, 3, 2, 3)
@@ -384,13 +505,13 @@ class SpatialBatchNorm(Layer):
         return [Probe(f"train step {i + 1}", b, gamma, beta, None) for i, b in enumerate(batches)], \
             Probe("test mode", test, gamma, beta, None)
 
-    def wrong_axis_outputs(self, probe):
+    def wrong_axis_outputs(self, probe, eps):
         x, (N, C, H, W) = probe.x, probe.x.shape
         gamma, beta = probe.gamma, probe.beta
         flat = x.reshape(-1, C)  # the mistake: channels are not the last axis of x
-        mixed = gamma * symptoms.normalized(flat, (0,), EPS) + beta
+        mixed = gamma * symptoms.normalized(flat, (0,), eps) + beta
         channels_last = x.transpose(0, 2, 3, 1).reshape(-1, C)
-        not_undone = gamma * symptoms.normalized(channels_last, (0,), EPS) + beta
+        not_undone = gamma * symptoms.normalized(channels_last, (0,), eps) + beta
         return [
             ("spatial_bn_channels_mixed", "batch norm of x.reshape(-1, C) without moving C last",
              mixed.reshape(x.shape)),
@@ -401,9 +522,13 @@ class SpatialBatchNorm(Layer):
 
 class GroupNorm(Layer):
     forward_name, backward_name = "spatial_groupnorm_forward", "spatial_groupnorm_backward"
+    param_name = "gn_param"
     slice_axes = (0,)
     param_sum_axes = (0, 2, 3)
     axes = (2,)
+    count_name = "C/G*H*W"
+    count_over = "the C/G*H*W values of each group"
+    slice_name = "group"
 
     def param_dict(self, mode="train"):
         return {} if mode == "train" else {"mode": mode}
@@ -421,23 +546,27 @@ class GroupNorm(Layer):
         return array.reshape(array.shape[0], probe.G, -1)
 
     def probes(self, rng):
-        def probe(shape, G, tiny=False):
+        def probe(shape, G, note="", small=None, eps=None):
             C = shape[1]
             x = per_feature_data(rng, shape)
-            if tiny:  # the first group of the first example has variance ~1e-6
-                x[0, : C // G] = 1e-3 * rng.standard_normal(x[0, : C // G].shape)
-            label = "N={}, C={}, H={}, W={}".format(*shape) + f", G={G}" + (" (tiny variance)" if tiny else "")
+            # the first group of the first example gets the small variance
+            tiny = _make_small(rng, x, (0, slice(0, C // G)), small) if small else None
+            label = _label("N={}, C={}, H={}, W={}".format(*shape) + f", G={G}", note)
             return Probe(label, x, rng.uniform(0.5, 2.0, (1, C, 1, 1)), rng.standard_normal((1, C, 1, 1)),
-                         rng.standard_normal(shape), G=G, note="tiny variance" if tiny else "",
-                         tiny=(0,) if tiny else ())
+                         rng.standard_normal(shape), G=G, note=note, tiny=tiny, eps=eps)
 
-        return [probe((2, 6, 2, 3), 2), probe((3, 6, 2, 2), 3, tiny=True), probe((2, 4, 3, 3), 2)]
+        return [
+            probe((2, 6, 2, 3), 2),
+            probe((3, 6, 2, 2), 3, "tiny variance", small=TINY_SCALE),
+            probe((2, 4, 3, 3), 2),
+            probe((2, 4, 2, 2), 2, GIVEN_EPS_NOTE.format(self.param_name), small=GIVEN_EPS_SCALE, eps=GIVEN_EPS),
+        ]
 
-    def wrong_axis_outputs(self, probe):
+    def wrong_axis_outputs(self, probe, eps):
         x, G = probe.x, probe.G
         N, C, H, W = x.shape
         interleaved = x.reshape(N, C // G, G, H, W)  # channel c lands in group c % G
-        x_hat = symptoms.normalized(interleaved, (1, 3, 4), EPS).reshape(x.shape)
+        x_hat = symptoms.normalized(interleaved, (1, 3, 4), eps).reshape(x.shape)
         return [("groupnorm_interleaved_groups",
                  "groups of interleaved channels (channel c in group c % G)",
                  probe.gamma * x_hat + probe.beta)]
@@ -490,7 +619,7 @@ class Session:
                 "computation agrees to about 1e-15); fine if you compute in float32 on purpose"
             )
         return Report(self.exercise, "failed" if failed else "passed", findings, self.errors, notes,
-                      tolerance=tolerances(np.zeros(1))[0])
+                      tolerance=PASS_TOLERANCE)
 
 
 def _join_evidence(items, shown=2):
@@ -555,10 +684,8 @@ def run_forward(session, forward, probe, param):
         session.find("wrong_return_value", f"{where} returned {what}; it must return the pair (out, cache)",
                      rank=_RANK["wrong_return_value"])
         return None, True
-    out = as_float_array(result[0])
+    out = numeric_result(session, "out", result[0], probe.label, where)
     if out is None:
-        session.find("wrong_return_value", f"{where} returned out of type {type(result[0]).__name__}; "
-                     "out must be an array of floats", rank=_RANK["wrong_return_value"])
         return None, True
     if not _shape_ok(session, "out", out, probe.x.shape, probe.label, where):
         return None, True
@@ -597,10 +724,8 @@ def run_backward(session, backward, run):
     run.grads = {}
     shapes = {"dx": probe.x.shape, "dgamma": probe.gamma.shape, "dbeta": probe.beta.shape}
     for name, value in zip(names, result):
-        array = as_float_array(value)
+        array = numeric_result(session, name, value, probe.label, where)
         if array is None:
-            session.find("wrong_return_value", f"{where} returned {name} of type {type(value).__name__}; "
-                         "it must be an array of floats", rank=_RANK["wrong_return_value"])
             continue
         if _shape_ok(session, name, array, shapes[name], probe.label, where):
             run.grads[name] = array
@@ -624,12 +749,12 @@ def train_probes(session, forward, backward=None):
     probes = layer.probes(rng)
     session.probe_count = len(probes)
     for probe in probes:
-        run, implemented = run_forward(session, forward, probe, layer.param_dict("train"))
+        run, implemented = run_forward(session, forward, probe, layer.param_for(probe))
         if not implemented:
             session.not_implemented = _not_implemented_note(
                 layer.forward_name, runs_first=layer.backward_name if backward is not None else None)
             return None
-        reference_out, reference_cache = layer.reference_forward(probe, layer.param_dict("train"))
+        reference_out, reference_cache = layer.reference_forward(probe, layer.param_for(probe))
         if run is None:
             continue
         run.reference["out"] = reference_out
@@ -656,6 +781,29 @@ def _mismatched(value, array):
     return value is not None and value > tolerances(array)[0]
 
 
+def _rounding_only(runs, get_array, get_error):
+    """Whether every mismatch in `runs` is no more than the rounding of a too-small float dtype
+    (already reported as wrong_output_dtype): then the formula itself is right."""
+    for run in runs:
+        array = get_array(run)
+        if array.dtype.kind != "f" or np.finfo(array.dtype).eps <= FLOAT32_EPS:
+            return False
+        if not get_error(run) <= 10 * np.finfo(array.dtype).eps:
+            return False
+    return bool(runs)
+
+
+def _rounding_note(quantity, runs, get_array, get_error):
+    worst = max(get_error(r) for r in runs)
+    return (f"apart from the rounding to {get_array(runs[0]).dtype}, {quantity} agrees with the correct "
+            f"result (largest error {format_error(worst)}, about what that dtype can hold): the formula is right")
+
+
+def _paren(name):
+    """'N' -> 'N', 'N*H*W' -> '(N*H*W)': a count's name as a factor of a formula."""
+    return name if name.isalnum() else f"({name})"
+
+
 # ------------------------------------------------------------------ diagnosis: forward
 
 
@@ -665,7 +813,21 @@ def _xhat_of(out, probe, layer):
 
 
 def forward_alternatives(layer, probe):
-    """[(ids, description, out)] for the forward mistakes, on this probe."""
+    """[(ids, description, out)] for the forward mistakes, on this probe.
+
+    Hard-coding eps = 1e-5 is common, and it comes with other mistakes: each
+    alternative also appears computed with eps = 1e-5, with ``ignores_eps``
+    added to its ids (on a probe that passes no eps the two are the same).
+    """
+    alone = _forward_alternatives(layer, probe, probe.eps_value)
+    ignored = f"with eps = {eps_text(EPS)} whatever {layer.param_name}['eps'] says"
+    with_default_eps = [(ids + ("ignores_eps",), f"{description}, {ignored}", out)
+                        for ids, description, out in _forward_alternatives(layer, probe, EPS)
+                        if not {"ignores_eps", "eps_missing"} & set(ids)]
+    return alone + with_default_eps
+
+
+def _forward_alternatives(layer, probe, eps):
     view = layer.view(probe.x, probe)
     gamma, beta = layer.broadcast(probe.gamma, probe), layer.broadcast(probe.beta, probe)
 
@@ -673,11 +835,15 @@ def forward_alternatives(layer, probe):
         return gamma * layer.unview(x_hat_view, probe) + beta
 
     return [
-        (("unbiased_variance",), "the variance divided by N-1",
-         out_of(symptoms.normalized(view, layer.axes, EPS, ddof=1))),
+        (("unbiased_variance",), f"the variance divided by {_paren(layer.count_name)}-1",
+         out_of(symptoms.normalized(view, layer.axes, eps, ddof=1))),
         (("eps_outside_sqrt",), "sqrt(var) + eps as the denominator",
-         out_of(symptoms.normalized(view, layer.axes, EPS, eps_outside_sqrt=True))),
-    ] + [((i,), d, out) for i, d, out in layer.wrong_axis_outputs(probe)]
+         out_of(symptoms.normalized(view, layer.axes, eps, eps_outside_sqrt=True))),
+        (("eps_missing",), "sqrt(var) as the denominator, with no eps",
+         out_of(symptoms.normalized(view, layer.axes, 0.0))),
+        (("ignores_eps",), f"normalization with eps = {eps_text(EPS)} whatever {layer.param_name}['eps'] says",
+         out_of(symptoms.normalized(view, layer.axes, EPS))),
+    ] + [((i,), d, out) for i, d, out in layer.wrong_axis_outputs(probe, eps)]
 
 
 def _match(runs, get_actual, alternatives_of, slice_axes):
@@ -719,6 +885,40 @@ def _probe_list(errors_by_label, shown=3):
     return ", ".join(items[:shown]) + (", ..." if len(items) > shown else "")
 
 
+def _slice_error(actual, expected, mask):
+    """The error within the values that `mask` selects, judged on their own scale."""
+    return error(np.asarray(actual)[mask], np.asarray(expected)[mask])
+
+
+def eps_evidence(layer, runs, quantity, get_actual, get_error, mistake_id, description, match_error):
+    """The 'seen' text for an eps mistake: right where eps hardly matters, wrong where it does.
+
+    eps_outside_sqrt and eps_missing show on the tiny-variance probe (variance
+    ~1e-6, comparable to the default eps); ignores_eps on the probe that passes
+    its own eps. Returns None when the runs lack the contrast.
+    """
+    ending = f"; it matches {description} (to {format_error(match_error)})"
+    if mistake_id == "ignores_eps":
+        given = [r for r in runs if r.probe.eps is not None and get_error(r) is not None]
+        default = [r for r in runs if r.probe.eps is None and get_error(r) is not None]
+        if not (given and default):
+            return None
+        run = given[0]
+        return (f"{quantity} is right wherever {layer.param_name} leaves 'eps' out (so the default "
+                f"{eps_text(EPS)} applies; largest error {format_error(max(get_error(r) for r in default))}) "
+                f"but off by {format_error(get_error(run))} on {run.probe.label}, where one {layer.slice_name} "
+                f"has a variance comparable to that eps" + ending)
+    tiny = [r for r in runs if r.probe.tiny is not None and r.probe.eps is None and get_error(r) is not None]
+    normal = [r for r in runs if r.probe.tiny is None and get_error(r) is not None]
+    if not (tiny and normal):
+        return None
+    run = tiny[0]
+    small = _slice_error(get_actual(run), run.reference[quantity], run.probe.tiny)
+    return (f"{quantity} is almost right where the variance is ~1 (error "
+            f"{format_error(max(get_error(r) for r in normal))}) but off by {format_error(small)} in the "
+            f"{layer.slice_name} whose variance is ~1e-6, comparable to eps = {eps_text(EPS)}" + ending)
+
+
 def forward_evidence(session, runs, mistake_id, description, match_error):
     """The 'seen' text for a forward mistake, with the numbers it keys on."""
     layer = session.layer
@@ -726,25 +926,21 @@ def forward_evidence(session, runs, mistake_id, description, match_error):
     base = (f"out differs from the correct output ({_probe_list(wrong)}) and matches {description} "
             f"(to {format_error(match_error)})")
     if mistake_id == "unbiased_variance":
-        ratios = {}
+        spreads = {}
         for run in runs:
-            if run.probe.tiny:
+            if run.probe.tiny is not None:  # eps, not the N-1, dominates a tiny-variance slice
                 continue
-            spread = _xhat_of(run.out, run.probe, layer).std(axis=layer.axes)
-            ratios.setdefault(layer.count(run.probe), float(np.mean(spread)))
-        listed = ", ".join(f"{value:.3f} at N={count}" for count, value in sorted(ratios.items()))
-        return base + f"; the spread (std) of your normalized output is {listed} instead of 1: " \
-            "that is sqrt((N-1)/N), furthest from 1 for small batches"
-    if mistake_id == "eps_outside_sqrt":
-        tiny = [r for r in runs if r.probe.tiny]
-        normal = [r for r in runs if not r.probe.tiny]
-        if tiny and normal:
-            run = tiny[0]
-            small_slice = error(np.take(run.out, run.probe.tiny, axis=layer.slice_axes[0]),
-                                np.take(run.reference["out"], run.probe.tiny, axis=layer.slice_axes[0]))
-            return (f"out is almost right where the variance is ~1 (error {format_error(max(r.out_error for r in normal))}) "
-                    f"but off by {format_error(small_slice)} where the variance is ~1e-6, comparable to eps = 1e-5; "
-                    f"it matches {description} (to {format_error(match_error)})")
+            x_hat = layer.view(_xhat_of(run.out, run.probe, layer), run.probe)
+            spreads.setdefault(layer.count(run.probe), float(np.mean(x_hat.std(axis=layer.axes))))
+        n = layer.count_name
+        listed = ", ".join(f"{value:.3f} at {n}={count}" for count, value in sorted(spreads.items()))
+        return base + (f"; the spread (std) of your normalized output over {layer.count_over} is {listed} "
+                       f"instead of 1: that is sqrt(({n}-1)/{_paren(n)}), furthest from 1 when {n} is small")
+    if mistake_id in ("eps_outside_sqrt", "eps_missing", "ignores_eps"):
+        text = eps_evidence(layer, runs, "out", lambda r: r.out, lambda r: r.out_error,
+                            mistake_id, description, match_error)
+        if text:
+            return text
     if mistake_id == "layernorm_wrong_axis":
         run = runs[0]
         x_hat = _xhat_of(run.out, run.probe, layer)
@@ -766,11 +962,21 @@ def diagnose_forward(session, runs):
     if not wrong:
         return len(runs) == session.probe_count  # False if some probe raised or gave a wrong shape
     matched = _match(runs, lambda r: r.out, lambda r: forward_alternatives(layer, r.probe), layer.slice_axes)
+    if not any(r.probe.eps is not None for r in runs):
+        # without a result on the input that passes its own eps, a mistake "with eps = 1e-5" is the
+        # same numbers as the mistake alone: nothing shows that eps was ignored
+        matched = [m for m in matched if not ("ignores_eps" in m[0] and len(m[0]) > 1)]
     for ids, description, match_error in matched:
         for mistake_id in ids:
-            session.find(mistake_id, forward_evidence(session, runs, mistake_id, description, match_error),
-                         strength=match_error)
-    if not matched:
+            if mistake_id == "ignores_eps" and len(ids) > 1:  # together with another mistake
+                seen = (f"out matches {description} (to {format_error(match_error)}); on the input with "
+                        f"{layer.param_name}['eps'] = {eps_text(GIVEN_EPS)} it matches only with eps = {eps_text(EPS)}")
+            else:
+                seen = forward_evidence(session, runs, mistake_id, description, match_error)
+            session.find(mistake_id, seen, strength=match_error)
+    if not matched and _rounding_only(wrong, lambda r: r.out, lambda r: r.out_error):
+        session.notes.append(_rounding_note("out", wrong, lambda r: r.out, lambda r: r.out_error))
+    elif not matched:
         worst = max(wrong, key=lambda r: r.out_error)
         session.unexplained.append(
             f"{layer.forward_name}: out differs from the correct output (worst error "
@@ -784,22 +990,50 @@ def diagnose_forward(session, runs):
 # ------------------------------------------------------------------ diagnosis: backward
 
 
+def _normalization_parts(layer, probe):
+    """(x minus its mean, the biased std), both in the layer's view: what the eps mistakes recombine."""
+    view = layer.view(probe.x, probe)
+    centred = view - view.mean(axis=layer.axes, keepdims=True)
+    std = np.sqrt(np.square(centred).mean(axis=layer.axes, keepdims=True))
+    return centred, std
+
+
 def dx_alternatives(layer, run):
     """[(ids, description, dx)]: what dx would be under each backward mistake, on this run's probe."""
     probe = run.probe
     cache = run.reference["cache"]
+    eps = probe.eps_value
     # the correct normalization of this probe, in the layer's view
     x_hat = layer.view(cache.x_hat.reshape(probe.x.shape), probe)
-    view = layer.view(probe.x, probe)
-    inv_std = 1 / np.sqrt(np.square(view - view.mean(axis=layer.axes, keepdims=True)).mean(axis=layer.axes, keepdims=True) + EPS)
+    centred, std = _normalization_parts(layer, probe)
+    inv_std = 1 / np.sqrt(std ** 2 + eps)
     gamma = layer.broadcast(probe.gamma, probe)
     dx_hat = layer.view(gamma * probe.dout, probe)
     plain = layer.view(probe.dout, probe)
-    count = symptoms.statistic_count(view, layer.axes)
+    count = symptoms.statistic_count(centred, layer.axes)
 
-    def dx(dx_hat_view, a=1.0, b=1.0):
-        return layer.unview(symptoms.dx_family(dx_hat_view, x_hat, inv_std, layer.axes, a, b), probe)
+    def dx(dx_hat_view, a=1.0, b=1.0, x_hat_used=x_hat, inv_std_used=inv_std):
+        return layer.unview(symptoms.dx_family(dx_hat_view, x_hat_used, inv_std_used, layer.axes, a, b), probe)
 
+    # eps in the backward pass only (the forward is right when these are considered): the
+    # 1 / std factor computed wrongly, with the cached x_hat or with x_hat recomputed the same way
+    outside, no_eps, default = 1 / (std + eps), 1 / std, 1 / np.sqrt(std ** 2 + EPS)
+    ignored = f"eps = {eps_text(EPS)} in place of {layer.param_name}['eps']"
+    eps_mistakes = [
+        (("eps_outside_sqrt",), "the gradient with 1 / (sqrt(var) + eps) in place of 1 / sqrt(var + eps)",
+         dx(dx_hat, inv_std_used=outside)),
+        (("eps_outside_sqrt",), "the gradient with x_hat and 1 / std both recomputed with sqrt(var) + eps",
+         dx(dx_hat, x_hat_used=centred * outside, inv_std_used=outside)),
+        (("eps_outside_sqrt",), "the exact gradient of (x - mean) / (sqrt(var) + eps)",
+         dx(dx_hat, b=(std + eps) / std, x_hat_used=centred * outside, inv_std_used=outside)),
+        (("eps_missing",), "the gradient with 1 / sqrt(var) in place of 1 / sqrt(var + eps)",
+         dx(dx_hat, inv_std_used=no_eps)),
+        (("eps_missing",), "the gradient with x_hat and 1 / std both recomputed without eps",
+         dx(dx_hat, x_hat_used=centred * no_eps, inv_std_used=no_eps)),
+        (("ignores_eps",), f"the gradient with 1 / std computed with {ignored}", dx(dx_hat, inv_std_used=default)),
+        (("ignores_eps",), f"the gradient with x_hat and 1 / std both recomputed with {ignored}",
+         dx(dx_hat, x_hat_used=centred * default, inv_std_used=default)),
+    ]
     return [
         (("dx_missing_gamma",), "the gradient computed with dout in place of gamma * dout", dx(plain)),
         (("missing_mean_path",), "the gradient without the path through the mean", dx(dx_hat, 0.0, 1.0)),
@@ -810,7 +1044,7 @@ def dx_alternatives(layer, run):
          dx(dx_hat, count, count)),
         (("missing_1_over_n",), "the gradient whose mean path is N times too large", dx(dx_hat, count, 1.0)),
         (("missing_1_over_n",), "the gradient whose variance path is N times too large", dx(dx_hat, 1.0, count)),
-    ] + [((i,), d, layer.unview(v, probe)) for i, d, v in layer.wrong_axis_dx(probe, x_hat, inv_std, dx_hat)]
+    ] + eps_mistakes + [((i,), d, layer.unview(v, probe)) for i, d, v in layer.wrong_axis_dx(probe, x_hat, inv_std, dx_hat)]
 
 
 def param_alternatives(layer, run, name):
@@ -820,13 +1054,27 @@ def param_alternatives(layer, run, name):
     keep = probe.gamma.ndim == probe.x.ndim
     count = layer.param_count(probe)
     reference = run.reference[name]
+
+    def summed(values):
+        return values.sum(axis=layer.param_sum_axes, keepdims=keep).reshape(shape)
+
     alternatives = []
     if name == "dgamma":
-        with_x = (probe.dout * probe.x).sum(axis=layer.param_sum_axes, keepdims=keep).reshape(shape)
+        centred, std = _normalization_parts(layer, probe)
+        eps = probe.eps_value
         alternatives += [
-            (("dgamma_uses_x",), "sum(dout * x) over the batch", with_x),
+            (("dgamma_uses_x",), "sum(dout * x) over the batch", summed(probe.dout * probe.x)),
             (("dgamma_mean_not_sum",), "the mean of dout * x_hat instead of the sum", reference / count),
         ]
+        for mistake_id, description, denominator in (
+            ("eps_outside_sqrt", "sqrt(var) + eps", std + eps),
+            ("eps_missing", "sqrt(var), with no eps", std),
+            ("ignores_eps", f"sqrt(var + {eps_text(EPS)}) whatever {layer.param_name}['eps'] says",
+             np.sqrt(std ** 2 + EPS)),
+        ):
+            x_hat = layer.unview(centred / denominator, probe)
+            alternatives.append(((mistake_id,), f"sum(dout * x_hat) with x_hat recomputed as (x - mean) / "
+                                 f"{description}", summed(probe.dout * x_hat)))
     else:
         alternatives.append((("dbeta_mean_not_sum",), "the mean of dout instead of the sum", reference / count))
     for mistake_id, description, dgamma, dbeta in layer.wrong_axis_param_grads(probe):
@@ -836,28 +1084,34 @@ def param_alternatives(layer, run, name):
 
 def backward_evidence(session, runs, name, mistake_id, description, match_error):
     """The 'seen' text for a backward mistake in gradient `name`, with the numbers it keys on."""
+    layer = session.layer
     wrong = {r.probe.label: r.grad_errors[name] for r in runs if r.grad_errors.get(name) is not None}
     others = [n for n in ("dx", "dgamma", "dbeta") if n != name]
     right = [n for n in others if all(not r.mismatched(n) for r in runs)
              and any(r.grad_errors.get(n) is not None for r in runs)]
+    right_text = f"; {' and '.join(right)} {'are' if len(right) > 1 else 'is'} right" if right else ""
+    if mistake_id in ("eps_outside_sqrt", "eps_missing", "ignores_eps"):
+        text = eps_evidence(layer, runs, name, lambda r: r.grads.get(name) if r.grads else None,
+                            lambda r: r.grad_errors.get(name), mistake_id, description, match_error)
+        if text:
+            return text + right_text + "; your forward's out is right on every input, so the difference is in the backward pass"
     base = f"{name} differs from the correct gradient ({_probe_list(wrong)}) and matches {description} " \
-           f"(to {format_error(match_error)})"
-    if right:
-        base += f"; {' and '.join(right)} {'are' if len(right) > 1 else 'is'} right"
+           f"(to {format_error(match_error)})" + right_text
     if mistake_id == "dx_missing_gamma":
         ones = [r for r in runs if r.probe.note == "gamma = 1" and r.grad_errors.get("dx") is not None]
         random = [r for r in runs if r.probe.note != "gamma = 1" and r.grad_errors.get("dx") is not None]
         if ones and random:
             run = random[0]
-            ratio = np.median(run.grads["dx"] / run.reference["dx"], axis=session.layer.param_sum_axes).ravel()
+            ratio = np.median(run.grads["dx"] / run.reference["dx"], axis=layer.param_sum_axes).ravel()
             ratio_text = ", ".join(f"{v:.2f}" for v in ratio[:5])
             inverse = ", ".join(f"{v:.2f}" for v in (1 / run.probe.gamma.ravel())[:5])
             base += (f"; with gamma = 1 your dx is right (error {format_error(ones[0].grad_errors['dx'])}); "
-                     f"with random gamma, your dx / correct dx per feature is {ratio_text} = 1/gamma ({inverse})")
+                     f"with random gamma, your dx / correct dx per {layer.slice_name} is {ratio_text} = 1/gamma "
+                     f"({inverse})")
     if mistake_id in ("dbeta_mean_not_sum", "dgamma_mean_not_sum"):
         run = runs[0]
         ratio = np.median(run.grads[name] / run.reference[name])
-        base += f"; yours / correct = {ratio:.3f} = 1/{session.layer.param_count(run.probe)} on {run.probe.label}"
+        base += f"; yours / correct = {ratio:.3f} = 1/{layer.param_count(run.probe)} on {run.probe.label}"
     return base
 
 
@@ -877,7 +1131,10 @@ def diagnose_backward(session, runs):
             for mistake_id in ids:
                 session.find(mistake_id, backward_evidence(session, have, name, mistake_id, description, match_error),
                              strength=match_error)
-        if not matched:
+        if not matched and _rounding_only(wrong, lambda r, n=name: r.grads[n], lambda r, n=name: r.grad_errors[n]):
+            session.notes.append(_rounding_note(name, wrong, lambda r, n=name: r.grads[n],
+                                                lambda r, n=name: r.grad_errors[n]))
+        elif not matched:
             worst = max(wrong, key=lambda r: r.grad_errors[name])
             session.unexplained.append(
                 f"{layer.backward_name}: {name} differs from the correct gradient (worst error "
@@ -893,7 +1150,7 @@ def classic_check(session, forward, backward, run):
     layer, probe = session.layer, run.probe
     if run.grads is None or run.grads.get("dx") is None:
         return None
-    param = layer.param_dict("train")
+    param = layer.param_for(probe)
 
     def f(x):
         result = layer.call_forward(forward, x, probe.gamma.copy(), probe.beta.copy(), param, probe)
@@ -924,34 +1181,43 @@ def _stat(bn_param, key):
     return as_float_array(value)
 
 
-def running_section(session, forward):
-    """Train steps, then the running statistics, then test mode."""
+def _train_steps(session, forward, steps, learner_param, reference_param):
+    """Run the learner's forward and the reference on `steps` in train mode, each with its own param dict.
+
+    Returns (ok, batch means, batch variances); ok is False when the learner's
+    forward is not implemented or gave no usable result on some step.
+    """
     layer = session.layer
-    rng = np.random.default_rng(SEED + 1)
-    steps, test_probe = layer.running_batches(rng)
-    learner_param = layer.param_dict("train")
-    reference_param = layer.param_dict("train")
     batch_means, batch_vars = [], []
     for probe in steps:
         run, implemented = run_forward(session, forward, probe, learner_param)
         if not implemented:
             session.not_implemented = _not_implemented_note(layer.forward_name)
-            return
+            return False, None, None
         layer.reference_forward(probe, reference_param)
         view = layer.view(probe.x, probe)
         batch_means.append(view.mean(axis=layer.axes).ravel())
         batch_vars.append(view.var(axis=layer.axes).ravel())
         if run is None:
-            return
-    label = f"after {len(steps)} train steps"
-    features = probe.gamma.size
-    count = layer.count(steps[0])
+            return False, None, None
+    return True, batch_means, batch_vars
+
+
+def _compare_running(session, learner_param, reference_param, label, features):
+    """Compare the running statistics the learner left in bn_param with the reference's.
+
+    Returns {key: "missing" | "shape" | the learner's values} for the ones that are wrong.
+    """
     problems = {}
-    for key, correct in (("running_mean", reference_param["running_mean"]), ("running_var", reference_param["running_var"])):
+    for key in ("running_mean", "running_var"):
         stored = _stat(learner_param, key)
         if stored is None:
             problems[key] = "missing"
             continue
+        problem = _dtype_problem(np.asarray(learner_param[key]).dtype)
+        if problem:
+            session.find("wrong_output_dtype", f"bn_param['{key}'] holds values of dtype "
+                         f"{np.asarray(learner_param[key]).dtype} {label}: {problem}", rank=_RANK["wrong_output_dtype"])
         if stored.size != features:
             session.find("wrong_output_shape", f"bn_param['{key}'] has shape {stored.shape}; it needs shape ({features},)",
                          rank=_RANK["wrong_output_shape"])
@@ -960,61 +1226,182 @@ def running_section(session, forward):
         if stored.shape != (features,):
             session.find("wrong_output_shape", f"bn_param['{key}'] has shape {stored.shape}; it needs shape ({features},)",
                          rank=_RANK["wrong_output_shape"])
-        value = error(stored.ravel(), correct)
+        value = error(stored.ravel(), reference_param[key])
         session.record_error(key, label, value)
         if _mismatched(value, stored):
             problems[key] = stored.ravel()
+    return problems
 
+
+def running_section(session, forward):
+    """Train steps, then the running statistics (also with a given momentum), then test mode."""
+    layer = session.layer
+    rng = np.random.default_rng(SEED + 1)
+    steps, test_probe = layer.running_batches(rng)
+    learner_param = layer.param_dict("train")
+    reference_param = layer.param_dict("train")
+    ok, batch_means, batch_vars = _train_steps(session, forward, steps, learner_param, reference_param)
+    if not ok:
+        return
+    features = test_probe.gamma.size
+    problems = _compare_running(session, learner_param, reference_param, f"after {len(steps)} train steps", features)
     if problems:
-        _diagnose_running(session, forward, problems, learner_param, batch_means, batch_vars, count, test_probe)
+        _diagnose_running(session, forward, problems, learner_param, batch_means, batch_vars,
+                          layer.count(steps[0]), test_probe)
+    else:  # right with the default momentum: is bn_param['momentum'] used at all?
+        _given_momentum(session, forward, steps, features)
+    if session.not_implemented is None:
+        _test_mode(session, forward, rng, test_probe, reference_param)
 
-    # test mode, with the correct running statistics
-    test_param = layer.param_dict("test")
-    test_param.update(running_mean=reference_param["running_mean"].copy(), running_var=reference_param["running_var"].copy())
-    given = copy.deepcopy(test_param)
-    reference_out, _ = layer.reference_forward(test_probe, copy.deepcopy(given))
-    run, implemented = run_forward(session, forward, test_probe, test_param)
-    if not implemented:
-        session.not_implemented = (
-            f"train mode works, but in test mode {layer.forward_name} still returns None. Fill in the "
-            "test-mode TODO, run that cell, then run this check again."
-        )
+
+def _given_momentum(session, forward, steps, features):
+    """The same train steps from zeros, with momentum GIVEN_MOMENTUM in bn_param."""
+    layer = session.layer
+    learner_param = dict(layer.param_dict("train"), momentum=GIVEN_MOMENTUM)
+    reference_param = dict(layer.param_dict("train"), momentum=GIVEN_MOMENTUM)
+    ok, batch_means, batch_vars = _train_steps(session, forward, steps, learner_param, reference_param)
+    if not ok:
         return
-    if run is None:
-        return
-    value = error(run.out, reference_out, layer.slice_axes)
-    session.record_error("out (test mode)", test_probe.label, value)
-    changed = [k for k in ("running_mean", "running_var")
-               if _stat(test_param, k) is None or _stat(test_param, k).shape != given[k].shape
-               or not np.array_equal(_stat(test_param, k), given[k])]
-    if changed:
-        session.find("running_stats_updated_in_test_mode",
-                     f"in test mode, {layer.forward_name} changed bn_param's {' and '.join(changed)}")
-    if _mismatched(value, run.out):
-        x_hat = _xhat_of(run.out, test_probe, layer)
-        batch = symptoms.normalized(layer.view(test_probe.x, test_probe), layer.axes, EPS)
-        batch_out = layer.broadcast(test_probe.gamma, test_probe) * layer.unview(batch, test_probe) + \
-            layer.broadcast(test_probe.beta, test_probe)
-        match = error(run.out, batch_out, layer.slice_axes)
-        if match <= tolerances(run.out)[1]:
-            means = np.abs(x_hat.mean(axis=layer.axes)).max()
-            stds = x_hat.std(axis=layer.axes)
-            session.find("batch_stats_in_test_mode", (
-                f"test-mode out differs from the correct output (error {format_error(value)}) and is 'too clean': "
-                f"per-feature means of your normalized output {format_error(means)}, stds "
-                f"{stds.min():.4f} to {stds.max():.4f}, although the running statistics in bn_param differ "
-                f"from this batch's (it matches normalization with the batch statistics to {format_error(match)})"),
-                strength=match)
+    label = f"after {len(steps)} train steps with momentum = {GIVEN_MOMENTUM} in bn_param"
+    problems = _compare_running(session, learner_param, reference_param, label, features)
+    for key, stored in problems.items():
+        if isinstance(stored, str):
+            if stored == "missing":
+                session.unexplained.append(f"{label}, bn_param has no {key}, although it has one when "
+                                           "bn_param leaves 'momentum' out")
+            continue
+        batch_values = batch_means if key == "running_mean" else batch_vars
+        hard_coded = symptoms.running_average(batch_values, MOMENTUM, np.zeros_like(batch_values[0]))
+        match = error(stored, hard_coded)
+        if match <= tolerances(stored)[1]:
+            session.find("momentum_hard_coded", (
+                f"bn_param['{key}'] is right when bn_param leaves 'momentum' out (the default {MOMENTUM}), but "
+                f"{label} it differs from the correct value (error {format_error(session.errors[key][label])}) "
+                f"and matches the running average with momentum {MOMENTUM} (to {format_error(match)})"),
+                rank=_RUNNING_RANK, strength=match)
         else:
             session.unexplained.append(
-                f"{layer.forward_name} in test mode: out differs from the correct output (error "
-                f"{format_error(value)}) in a way that matches no mistake in the catalogue. In test mode the "
-                "output is gamma * (x - running_mean) / sqrt(running_var + eps) + beta."
+                f"bn_param['{key}'] {label} differs from the correct running average (error "
+                f"{format_error(session.errors[key][label])}) in a way that matches no mistake in the catalogue, "
+                "although it is right when bn_param leaves 'momentum' out"
             )
+
+
+def _test_inputs(layer, rng, test_probe, running_mean, running_var):
+    """[(probe, running_mean, running_var)] for test mode: the plain input, and one whose
+    feature (channel) 0 has a running variance of TEST_TINY_VARIANCE, comparable to eps."""
+    x = test_probe.x.copy()
+    index = layer.feature(0)
+    tiny = _make_small(rng, x, index, np.sqrt(TEST_TINY_VARIANCE))
+    x[index] += running_mean[0]
+    tiny_var = running_var.copy()
+    tiny_var[0] = TEST_TINY_VARIANCE
+    tiny_probe = Probe(f"test mode ({layer.slice_name} 0: running_var {eps_text(TEST_TINY_VARIANCE)})", x,
+                       test_probe.gamma, test_probe.beta, None, note="tiny variance", tiny=tiny)
+    return [(test_probe, running_mean, running_var), (tiny_probe, running_mean, tiny_var)]
+
+
+def alternatives_in_test_mode(layer, run):
+    """[(ids, description, out)] for the test-mode mistakes, on this run's input."""
+    probe = run.probe
+    gamma, beta = layer.broadcast(probe.gamma, probe), layer.broadcast(probe.beta, probe)
+    mean = layer.broadcast(run.reference["running_mean"], probe)
+    std = np.sqrt(layer.broadcast(run.reference["running_var"], probe))
+    batch = layer.unview(symptoms.normalized(layer.view(probe.x, probe), layer.axes, EPS), probe)
+    return [
+        (("batch_stats_in_test_mode",), "normalization with the batch statistics", gamma * batch + beta),
+        (("eps_missing",), "(x - running_mean) / sqrt(running_var), with no eps",
+         gamma * (probe.x - mean) / std + beta),
+        (("eps_outside_sqrt",), "(x - running_mean) / (sqrt(running_var) + eps)",
+         gamma * (probe.x - mean) / (std + EPS) + beta),
+    ]
+
+
+def _test_mode(session, forward, rng, test_probe, reference_param):
+    """Test mode, with the correct running statistics; then name what differs."""
+    layer = session.layer
+    runs = []
+    inputs = _test_inputs(layer, rng, test_probe, reference_param["running_mean"], reference_param["running_var"])
+    for probe, running_mean, running_var in inputs:
+        test_param = layer.param_dict("test")
+        test_param.update(running_mean=running_mean.copy(), running_var=running_var.copy())
+        given = copy.deepcopy(test_param)
+        reference_out, _ = layer.reference_forward(probe, copy.deepcopy(given))
+        run, implemented = run_forward(session, forward, probe, test_param)
+        if not implemented:
+            session.not_implemented = (
+                f"train mode works, but in test mode {layer.forward_name} still returns None. Fill in the "
+                "test-mode TODO, run that cell, then run this check again."
+            )
+            return
+        if run is None:
+            continue
+        run.reference.update(out=reference_out, running_mean=given["running_mean"], running_var=given["running_var"])
+        run.out_error = error(run.out, reference_out, layer.slice_axes)
+        session.record_error("out (test mode)", probe.label, run.out_error)
+        changed = [k for k in ("running_mean", "running_var")
+                   if _stat(test_param, k) is None or _stat(test_param, k).shape != given[k].shape
+                   or not np.array_equal(_stat(test_param, k), given[k])]
+        recast = [k for k in changed if _stat(test_param, k) is not None
+                  and _dtype_problem(_stat(test_param, k).dtype)
+                  and np.array_equal(_stat(test_param, k), given[k].astype(_stat(test_param, k).dtype))]
+        for key in recast:  # the same values, only stored in another dtype
+            session.find("wrong_output_dtype", f"in test mode, {layer.forward_name} stored bn_param['{key}'] again "
+                         f"as {_stat(test_param, key).dtype}: {_dtype_problem(_stat(test_param, key).dtype)}",
+                         rank=_RANK["wrong_output_dtype"])
+        changed = [k for k in changed if k not in recast]
+        if changed:
+            session.find("running_stats_updated_in_test_mode",
+                         f"in test mode, {layer.forward_name} changed bn_param's {' and '.join(changed)}")
+        runs.append(run)
+    wrong = [r for r in runs if r.mismatched("out")]
+    if not wrong:
+        return
+    matched = _match(runs, lambda r: r.out, lambda r: alternatives_in_test_mode(layer, r), layer.slice_axes)
+    for ids, description, match_error in matched:
+        for mistake_id in ids:
+            session.find(mistake_id, evidence_in_test_mode(layer, runs, mistake_id, description, match_error),
+                         strength=match_error)
+    if not matched and _rounding_only(wrong, lambda r: r.out, lambda r: r.out_error):
+        session.notes.append(_rounding_note("test-mode out", wrong, lambda r: r.out, lambda r: r.out_error))
+    elif not matched:
+        worst = max(wrong, key=lambda r: r.out_error)
+        session.unexplained.append(
+            f"{layer.forward_name} in test mode: out differs from the correct output (error "
+            f"{format_error(worst.out_error)} on {worst.probe.label}) in a way that matches no mistake in the "
+            "catalogue. In test mode the output is gamma * (x - running_mean) / sqrt(running_var + eps) + beta."
+        )
+
+
+def evidence_in_test_mode(layer, runs, mistake_id, description, match_error):
+    """The 'seen' text for a test-mode mistake, with the numbers it keys on."""
+    plain = [r for r in runs if r.probe.tiny is None]
+    tiny = [r for r in runs if r.probe.tiny is not None]
+    if mistake_id == "batch_stats_in_test_mode" and plain:
+        run = plain[0]
+        x_hat = _xhat_of(run.out, run.probe, layer)
+        means = np.abs(x_hat.mean(axis=layer.axes)).max()
+        stds = x_hat.std(axis=layer.axes)
+        return (
+            f"test-mode out differs from the correct output (error {format_error(run.out_error)}) and is "
+            f"'too clean': per-{layer.slice_name} means of your normalized output {format_error(means)}, stds "
+            f"{stds.min():.4f} to {stds.max():.4f}, although the running statistics in bn_param differ from "
+            f"this batch's (it matches normalization with the batch statistics to {format_error(match_error)})")
+    if plain and tiny:
+        run = tiny[0]
+        small = _slice_error(run.out, run.reference["out"], run.probe.tiny)
+        return (f"test-mode out is almost right where running_var is ~1 (error "
+                f"{format_error(max(r.out_error for r in plain))}) but off by {format_error(small)} in the "
+                f"{layer.slice_name} whose running_var is {eps_text(TEST_TINY_VARIANCE)}, comparable to eps = "
+                f"{eps_text(EPS)}; it matches {description} (to {format_error(match_error)})")
+    errors = ", ".join(f"{format_error(r.out_error)} on {r.probe.label}" for r in runs)
+    return f"test-mode out differs from the correct output ({errors}) and matches {description} " \
+           f"(to {format_error(match_error)})"
 
 
 def _diagnose_running(session, forward, problems, learner_param, batch_means, batch_vars, count, test_probe):
     layer = session.layer
+    label = f"after {RUNNING_STEPS} train steps"
     start = 0.0
     found = set()
     missing = [k for k, v in problems.items() if isinstance(v, str) and v == "missing"]
@@ -1053,15 +1440,18 @@ def _diagnose_running(session, forward, problems, learner_param, batch_means, ba
         for mistake_id, description, value in variants[key]:
             match = error(stored, value)
             if match <= tolerances(stored)[1]:
-                seen = (f"bn_param['{key}'] after {RUNNING_STEPS} train steps (momentum {MOMENTUM}, from zeros) "
-                        f"differs from the correct value (error "
+                seen = (f"bn_param['{key}'] after {RUNNING_STEPS} train steps (momentum left out of bn_param, so "
+                        f"{MOMENTUM}; from zeros) differs from the correct value (error "
                         f"{format_error(session.errors[key][next(iter(session.errors[key]))])}) and matches "
                         f"{description} (to {format_error(match)})")
                 if mistake_id == "running_std_instead_of_var":
                     seen += _test_with_own_stats(session, forward, learner_param, test_probe)
                 session.find(mistake_id, seen, rank=_RUNNING_RANK, strength=match)
                 matched = True
-        if not matched:
+        if not matched and _rounding_only([stored], lambda a: a, lambda a: session.errors[key][label]):
+            session.notes.append(_rounding_note(f"bn_param['{key}']", [stored], lambda a: a,
+                                                lambda a: session.errors[key][label]))
+        elif not matched:
             session.unexplained.append(
                 f"bn_param['{key}'] after {RUNNING_STEPS} train steps differs from the correct running "
                 f"average (error {format_error(session.errors[key][next(iter(session.errors[key]))])}) in a way "
@@ -1085,7 +1475,7 @@ def _test_with_own_stats(session, forward, learner_param, test_probe):
         stds = _xhat_of(out, test_probe, layer).std(axis=layer.axes)
     except Exception:  # noqa: BLE001
         return ""
-    return (f"; test mode with that bn_param gives normalized outputs with per-feature stds "
+    return (f"; test mode with that bn_param gives normalized outputs with per-{layer.slice_name} stds "
             f"{np.min(stds):.3g} to {np.max(stds):.3g} (they should be near 1)")
 
 
@@ -1093,7 +1483,7 @@ def same_in_test_mode(session, forward):
     """Layer norm has no running statistics: its output must not change in test mode."""
     layer = session.layer
     probe = layer.probes(np.random.default_rng(SEED))[0]
-    run, implemented = run_forward(session, forward, probe, layer.param_dict("test"))
+    run, implemented = run_forward(session, forward, probe, layer.param_for(probe, "test"))
     if not implemented:
         session.unexplained.append(
             f"with mode = 'test' in the param dict, {layer.forward_name} returns None: layer norm "
@@ -1101,7 +1491,7 @@ def same_in_test_mode(session, forward):
         )
     if run is None:
         return
-    correct, _ = layer.reference_forward(probe, layer.param_dict("train"))
+    correct, _ = layer.reference_forward(probe, layer.param_for(probe))
     value = error(run.out, correct, layer.slice_axes)
     session.record_error("out (mode='test')", probe.label, value)
     if _mismatched(value, run.out):
