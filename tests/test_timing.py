@@ -1,12 +1,14 @@
 """Timing helpers of notebook 03: timeit with repeats, the problems timed, cache sizes."""
 
+import dataclasses
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from cs231n_norm import timing
-from cs231n_norm.layers import batchnorm_backward, batchnorm_forward
+from cs231n_norm.layers import batchnorm_backward, batchnorm_backward_alt, batchnorm_forward
 from cs231n_norm.timing import (
     METHODS,
     BackwardTimings,
@@ -194,3 +196,74 @@ def test_peak_bytes_leave_tracemalloc_as_it_was():
         assert tracemalloc.is_tracing()
     finally:
         tracemalloc.stop()
+
+
+# ------------------------------------------------------------------ passes over memory
+
+
+class _Recorded(np.ndarray):
+    """An array that records every numpy operation reading or writing a whole (N, D) array.
+
+    Ufuncs (elementwise operations and their reductions) arrive in __array_ufunc__,
+    other numpy functions (einsum, ...) in __array_function__, and ndarray.copy is
+    recorded too (the staged mean nodes spread their gradient with a copy).
+    """
+
+    log = []
+    counted_shape = None
+    NO_PASS = {"shape", "ndim", "size", "broadcast_to", "reshape", "transpose", "result_type"}
+
+    def _record(self, name, arrays, result):
+        results = result if isinstance(result, tuple) else (result,)
+        if _Recorded.counted_shape in [getattr(a, "shape", None) for a in (*arrays, *results)]:
+            _Recorded.log.append(name)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        plain = [a.view(np.ndarray) if isinstance(a, _Recorded) else a for a in inputs]
+        if "out" in kwargs:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, _Recorded) else o for o in kwargs["out"])
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        self._record(ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}", inputs, result)
+        return result.view(_Recorded) if isinstance(result, np.ndarray) else result
+
+    def __array_function__(self, func, types, args, kwargs):
+        plain = tuple(a.view(np.ndarray) if isinstance(a, _Recorded) else a for a in args)
+        result = func(*plain, **kwargs)
+        if func.__name__ not in self.NO_PASS:
+            self._record(func.__name__, [a for a in args if isinstance(a, np.ndarray)], result)
+        return result.view(_Recorded) if isinstance(result, np.ndarray) else result
+
+    def copy(self, order="C"):
+        result = super().copy(order)
+        self._record("copy", [self], result)
+        return result
+
+
+def _full_array_operations(method, N=64, D=32):
+    """The numpy operations on whole (N, D) arrays of one batch-norm backward pass, in order."""
+    x, gamma, beta, dout = batchnorm_problem(N, D)
+    keep_graph = method == "staged"
+    _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train", "keep_graph": keep_graph})
+    _Recorded.log, _Recorded.counted_shape = [], (N, D)
+    if keep_graph:
+        for node in cache.graph.nodes:
+            node.value = node.value.view(_Recorded)
+        batchnorm_backward(dout.view(_Recorded), cache)
+    else:
+        cache = dataclasses.replace(cache, x_hat=cache.x_hat.view(_Recorded))
+        batchnorm_backward_alt(dout.view(_Recorded), cache)
+    return list(_Recorded.log)
+
+
+def test_the_staged_walk_makes_fifteen_passes_over_the_batch_and_the_simplified_pass_six():
+    """The counts notebook 03 states in 'Where the speed comes from' (small arrays: one thread,
+    plain numpy). If the graph or the simplified pass changes, update the notebook's sentence."""
+    staged = _full_array_operations("staged")
+    assert len(staged) == 15, staged
+    # six products, two additions where paths fork, one negation (x - mu's gradient to mu),
+    # four sums over the batch (to beta, gamma, r and mu), two copies (the two means spreading back)
+    assert Counter(staged) == {"multiply": 6, "add": 2, "negative": 1, "add.reduce": 4, "copy": 2}
+    simplified = _full_array_operations("simplified")
+    assert len(simplified) == 6, simplified
+    # dbeta and dgamma (a sum and an einsum), then the four operations of the dx line
+    assert Counter(simplified) == {"add.reduce": 1, "einsum": 1, "multiply": 2, "add": 1, "subtract": 1}

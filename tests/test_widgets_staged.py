@@ -13,6 +13,8 @@ from cs231n_norm.widgets.staged import (
     describe_step,
     draw_step,
     example_inputs,
+    gradient_route,
+    step_markdown,
     step_view,
 )
 
@@ -69,8 +71,10 @@ def test_describe_step_shows_formula_derivative_shapes_and_check(data):
     text = describe_step(view)
     assert view.name == "xmu" and "Step 8 of 9" in text
     assert graph["xmu"].formula in text and graph["xmu"].local_derivative in text
-    assert "shape (4, 3)" in text and "shape (1, 3) (summed over the broadcast axis)" in text
+    assert "shape (4, 3); numerical" in text  # to x: the same shape as the upstream, nothing to add
+    assert "shape (1, 3), summed over the 4 rows (examples), along which the forward pass broadcast it" in text
     assert text.count("&#10004;") == 2
+    assert f"rel error {view.errors['mu']:.1e} &#10004;" in text, "the live explorer shows the exact error"
 
 
 def test_draw_step_highlights_the_node(data):
@@ -140,8 +144,6 @@ def test_explorer_rejects_bad_input(data):
 
 
 def test_step_markdown_matches_the_html_description(data):
-    from cs231n_norm.widgets.staged import step_markdown
-
     graph = normalization_graph(data["x"], data["gamma"], data["beta"], 1e-5, axis=0)
     steps = explore_backward(graph, data["dout"])
     view = step_view(graph, steps, 2)  # x_hat
@@ -149,6 +151,70 @@ def test_step_markdown_matches_the_html_description(data):
     assert text.startswith("**Step 3 of 9: node `x_hat`**")
     assert f"${graph['x_hat'].formula}$" in text and f"${graph['x_hat'].local_derivative}$" in text
     assert "sends to `xmu`" in text and "sends to `inv_std`" in text
-    assert "shape (1, 3), summed over the broadcast axis" in text and text.count("✔") == 2
+    assert "shape (1, 3), summed over the 4 rows (examples)" in text and text.count("✔") == 2
     with pytest.raises(TypeError, match="view"):
         step_markdown("x")
+
+
+def test_step_markdown_prints_a_bound_for_a_passing_check_and_the_error_for_a_failing_one(data):
+    """Stored notebook outputs are compared as text: rounding-level digits must not be in them."""
+    graph = normalization_graph(data["x"], data["gamma"], data["beta"], 1e-5, axis=0)
+    steps = explore_backward(graph, data["dout"])
+    view = step_view(graph, steps, 3)  # inv_std, whose check has a rel error of ~4e-11
+    assert 0 < view.errors["std"] < 1e-8
+    text = step_markdown(view)
+    assert "numerical check of this node: rel error < 1e-8 ✔" in text
+    assert f"{view.errors['std']:.1e}" not in text
+    wrong = StepView(**{**view.__dict__, "errors": {"std": 0.25}})
+    assert "rel error 2.5e-01 ✘ WRONG" in step_markdown(wrong) and "✔" not in step_markdown(wrong)
+
+
+# ------------------------------------------------------------------ how shapes change on the way back
+
+
+def test_gradient_route_same_shape_says_nothing():
+    assert gradient_route((4, 3), (4, 3), is_mean=False) == ""
+
+
+def test_gradient_route_of_a_broadcast_value_is_a_sum_over_the_broadcast_axis():
+    assert gradient_route((4, 3), (1, 3), is_mean=False) == (
+        "summed over the 4 rows (examples), along which the forward pass broadcast it")
+    assert gradient_route((4, 3), (3,), is_mean=False).startswith("summed over the 4 rows (examples)")
+    assert gradient_route((4, 3), (4, 1), is_mean=False).startswith("summed over the 3 columns (features)")
+
+
+def test_gradient_route_of_a_mean_spreads_the_gradient_evenly():
+    assert gradient_route((1, 3), (4, 3), is_mean=True) == (
+        "spread evenly back over the 4 rows (examples), 1/4 to each (the node is a mean)")
+    assert gradient_route((4, 1), (4, 3), is_mean=True) == (
+        "spread evenly back over the 3 columns (features), 1/3 to each (the node is a mean)")
+    assert "summed" not in gradient_route((1, 3), (4, 3), is_mean=True)
+    assert gradient_route((1, 3), (4, 3), is_mean=False) == "copied back over the 4 rows (examples)"
+
+
+@pytest.mark.parametrize("axis", [0, 1], ids=["batchnorm", "layernorm"])
+def test_the_route_words_say_what_the_numbers_do(data, axis):
+    """Every step whose shapes change: a mean spreads upstream / m to each entry (not a sum);
+    a broadcast input receives the sum over the broadcast axis."""
+    graph = normalization_graph(data["x"], data["gamma"], data["beta"], 1e-5, axis=axis)
+    steps = explore_backward(graph, data["dout"])
+    count, rows_or_columns = (4, "rows") if axis == 0 else (3, "columns")
+    routes = {}
+    for index in range(len(steps)):
+        view = step_view(graph, steps, index)
+        for name, part in view.downstream.items():
+            routes[(view.name, name)] = view.route(name)
+            if view.is_mean:
+                assert np.allclose(part, np.broadcast_to(view.upstream / count, part.shape), rtol=1e-15, atol=0)
+    spread = f"spread evenly back over the {count} {rows_or_columns}"
+    assert routes[("var", "sq")].startswith(spread) and routes[("mu", "x")].startswith(spread)
+    assert f"1/{count} to each" in routes[("mu", "x")]
+    summed = f"summed over the {count} {rows_or_columns}"
+    assert routes[("xmu", "mu")].startswith(summed) and routes[("x_hat", "inv_std")].startswith(summed)
+    by_name = {step.node.name: step for step in steps}
+    np.testing.assert_allclose(by_name["xmu"].downstream["mu"],
+                               -by_name["xmu"].upstream.sum(axis=axis, keepdims=True), rtol=1e-15)
+    for node, name in (("out", "beta"), ("scaled", "gamma")):  # per feature in both layers: over the rows
+        assert routes[(node, name)].startswith("summed over the 4 rows (examples)")
+    assert {key for key, route in routes.items() if route} == {
+        ("out", "beta"), ("scaled", "gamma"), ("x_hat", "inv_std"), ("var", "sq"), ("xmu", "mu"), ("mu", "x")}

@@ -51,7 +51,12 @@ from cs231n_norm.plots.forward import (
     simulate_running_stats,
     steps_to_reach,
 )
-from cs231n_norm.widgets.coupling import build_coupling_explorer, draw_coupling, example_batch, move_one_value
+from cs231n_norm.widgets.coupling import (
+    build_coupling_explorer,
+    draw_coupling,
+    example_batch,
+    move_one_value,
+)
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -98,21 +103,24 @@ mean 0 and standard deviation $\\sqrt{\\sigma_j^2/(\\sigma_j^2+\\epsilon)}$, whi
 out, cache = batchnorm_forward(x, np.ones(D), np.zeros(D), {"mode": "train"})
 
 batch_var = x.var(axis=0)  # biased, 1/N
-assert np.allclose(out.mean(axis=0), 0.0, atol=1e-12), "each feature (column) has mean 0"
-assert np.allclose(out.std(axis=0), np.sqrt(batch_var / (batch_var + 1e-5)), rtol=1e-12), "std is exactly sqrt(var/(var+eps))"
+expected_std = np.sqrt(batch_var / (batch_var + 1e-5))
+assert np.allclose(out.mean(axis=0), 0.0, atol=1e-12), "each feature (column): mean 0"
+assert np.allclose(out.std(axis=0), expected_std, rtol=1e-12), "std sqrt(var/(var+eps))"
 assert np.allclose(out.std(axis=0), 1.0, atol=1e-4), "... which is 1 up to eps"
-assert not np.allclose(out.mean(axis=1), 0.0, atol=0.1), "the rows (examples) are NOT normalized: BN works per feature"
+assert not np.allclose(out.mean(axis=1), 0.0, atol=0.1), (
+    "the rows (examples) are NOT normalized: BN works per feature"
+)
 
 print("after BN, per-feature mean:", rounded(out.mean(axis=0), 6))
 print("after BN, per-feature std: ", rounded(out.std(axis=0), 6))
-print("after BN, mean of the first 4 examples (rows):", rounded(out.mean(axis=1)[:4], 2))
+print("after BN, mean of the first 4 examples:", rounded(out.mean(axis=1)[:4], 2))
 """),
     md("""
 Notice the last line: the *rows* are not normalized. BN averages **down the batch axis**
 (axis 0), once per feature. Layer norm (notebook 04) averages along the other axis.
 The smallest feature variance here is $0.5^2 = 0.25$, so its standard deviation after BN is
 $\\sqrt{0.25/(0.25 + 10^{-5})} \\approx 0.99998$: not exactly 1, and the check above knows by how much.
-""", "fragment"),
+""", "subslide"),
     # ------------------------------------------------------------------ gamma beta
     md("""
 ## $\\gamma$ and $\\beta$ take over
@@ -123,19 +131,21 @@ since $\\hat{x}$ has mean 0 and standard deviation $s_j \\approx 1$ per feature,
 $$\\operatorname{mean}_i(y_{ij}) = \\beta_j, \\qquad \\operatorname{std}_i(y_{ij}) = |\\gamma_j|\\, s_j .$$
 
 The input's own mean and spread are gone from the output; $\\gamma$ and $\\beta$ (learned by
-gradient descent, notebook 02) decide them. With $\\gamma_j = \\sqrt{\\sigma_j^2+\\epsilon}$, $\\beta_j = \\mu_j$ the layer
-even undoes the normalization exactly (checked below).
+gradient descent, with the gradients of notebook 02) decide them. With
+$\\gamma_j = \\sqrt{\\sigma_j^2+\\epsilon}$ and $\\beta_j = \\mu_j$, this batch's own statistics, the layer even gives
+this batch back unchanged (checked below; question 4 says why that is less than it sounds).
 """, "slide"),
     code("""
 gamma = rng.uniform(0.5, 2.0, size=D) * rng.choice([-1.0, 1.0], size=D)
 beta = rng.normal(0.0, 2.0, size=D)
 out_affine, _ = batchnorm_forward(x, gamma, beta, {"mode": "train"})
-s = out.std(axis=0)  # the std of x_hat: 1 up to eps
+s = out.std(axis=0)  # the std of x_hat: 1 up to eps (times |gamma| below)
 
 assert np.allclose(out_affine.mean(axis=0), beta, atol=1e-12), "the output mean is beta"
-assert np.allclose(out_affine.std(axis=0), np.abs(gamma) * s, rtol=1e-12), "the output std is |gamma|"
-undo, _ = batchnorm_forward(x, np.sqrt(batch_var + 1e-5), x.mean(axis=0), {"mode": "train"})
-assert np.allclose(undo, x, rtol=1e-12, atol=1e-12), "gamma = sigma, beta = mu gives x back"
+assert np.allclose(out_affine.std(axis=0), np.abs(gamma) * s, rtol=1e-12), "std |gamma|"
+sigma_B, mu_B = np.sqrt(batch_var + 1e-5), x.mean(axis=0)  # this batch's statistics
+undo, _ = batchnorm_forward(x, sigma_B, mu_B, {"mode": "train"})
+assert np.allclose(undo, x, rtol=1e-12, atol=1e-12), "this batch comes back unchanged"
 
 print("beta:        ", rounded(beta))
 print("output mean: ", rounded(out_affine.mean(axis=0)))
@@ -175,10 +185,12 @@ batch $s$ still counts with weight $(1-m)\\,m^{t-s}$ after $t$ steps. The weight
 geometrically; they sum to $1-m^t$, and the average "remembers" about $1/(1-m)$ batches.
 """, "slide"),
     md("""
-We train on 150 batches of 16 examples from our four-feature distribution with three momenta,
-letting the package's own `batchnorm_forward` update the running statistics, and compare with
-the closed form computed directly from the batch means: they must agree to rounding error.
-If the update weighted the *new* value by $m$ (a classic mistake), they would not.
+We run 150 batches of 16 examples from our four-feature distribution through
+`batchnorm_forward` in train mode, with three momenta, letting the package update the running
+statistics, and compare with the closed form computed directly from the batch means: they
+must agree to rounding error. An update that weighted the *new* value by $m$ (a classic
+mistake) follows the closed form with $1 - m$ in place of $m$, and the check tells the two
+apart, except at $m = 0.5$, where they are the same: test a momentum update with $m \\neq 0.5$.
 """, "subslide"),
     code("""
 T, batch_size = 150, 16
@@ -189,18 +201,24 @@ records = {m: simulate_running_stats(batches, {"momentum": m}) for m in momenta}
 for m, record in records.items():
     closed_mean = running_average_closed_form(record["batch_mean"], m)
     closed_var = running_average_closed_form(record["batch_var"], m)
+    reversed_mean = running_average_closed_form(record["batch_mean"], 1 - m)
     assert np.allclose(record["running_mean"], closed_mean, rtol=1e-12, atol=1e-12), m
     assert np.allclose(record["running_var"], closed_var, rtol=1e-12, atol=1e-12), m
-    print(f"momentum {m}: running mean and variance match the closed form at all {T} steps; "
-          f"final running mean {rounded(record['running_mean'][-1], 2)}")
+    assert (m == 0.5) == np.allclose(record["running_mean"], reversed_mean), m
+    print(f"momentum {m}: running mean and variance = closed form at all {T} steps")
+    print(f"    final running mean {rounded(record['running_mean'][-1], 2)}")
 """),
     code("""
 feature = 2  # true mean 5
+closed_forms = {
+    m: running_average_closed_form(records[m]["batch_mean"][:, feature], m)
+    for m in momenta
+}
 fig = plot_running_means(
     {m: records[m]["running_mean"][:, feature] for m in momenta},
     records[0.9]["batch_mean"][:, feature],
     true_means[feature],
-    closed_forms={m: running_average_closed_form(records[m]["batch_mean"][:, feature], m) for m in momenta},
+    closed_forms=closed_forms,
 )
 display(fig)
 """, "subslide"),
@@ -211,32 +229,36 @@ $m = 0.99$ it is smooth but still far from the true mean after 150 steps, becaus
 form is exactly $r_t = \\mu\\,(1-m^t)$, so the number of steps to get 95% of the way there is the
 smallest $t$ with $m^t \\le 0.05$. We check that with the real update, feeding one fixed batch
 again and again:
-""", "fragment"),
+""", "subslide"),
     code("""
 fixed_batch = batches[0]
 mu = fixed_batch.mean(axis=0)
 print("momentum | memory 1/(1-m) | steps to 95% of the batch mean")
 for m in momenta:
     t95 = steps_to_reach(0.95, m)
-    record = simulate_running_stats(np.repeat(fixed_batch[None], t95, axis=0), {"momentum": m})
+    same_batch_again = np.repeat(fixed_batch[None], t95, axis=0)
+    record = simulate_running_stats(same_batch_again, {"momentum": m})
     steps = np.arange(1, t95 + 1)[:, None]
-    assert np.allclose(record["running_mean"], mu * (1 - m**steps), rtol=1e-12, atol=1e-12)
+    closed_form = mu * (1 - m**steps)
+    assert np.allclose(record["running_mean"], closed_form, rtol=1e-12, atol=1e-12)
     fraction = record["running_mean"] / mu
-    assert np.all(fraction[-1] >= 0.95 - 1e-12) and np.all(fraction[-2] < 0.95), "95% reached at t95, not before"
+    assert np.all(fraction[-1] >= 0.95 - 1e-12), "95% reached at step t95..."
+    assert np.all(fraction[-2] < 0.95), "... and not before"
     print(f"{m:8} | {1 / (1 - m):14.0f} | {t95}")
 """, "subslide"),
     # ------------------------------------------------------------------ test mode
     md("""
 ## Test mode: the running statistics replace the batch's
 
-In test mode BN normalizes with the stored averages and changes nothing:
+In test mode BN normalizes with the stored averages, and leaves them as they are:
 
 $$y = \\gamma\\,\\frac{x - r_{\\mu}}{\\sqrt{r_{\\sigma^2} + \\epsilon}} + \\beta .$$
 
 Each example is then treated on its own: its output no longer depends on the rest of the batch.
 But the running averages are only as good as the training that filled them. After one training
-step with $m = 0.9$ they hold $0.1\\times$ the batch statistics, and test mode is badly off; after a
-warm-up of a few hundred steps they are close to the true statistics.
+step with $m = 0.9$ they hold $0.1\\times$ the batch statistics, and test mode is badly off; after
+the 150 steps above (a memory of about 10 batches, so long warmed up) they are close to the
+true statistics. First, test mode after a single step:
 """, "slide"),
     code("""
 test_batch = rng.normal(true_means, true_stds, size=(1000, D))
@@ -247,34 +269,64 @@ batchnorm_forward(batches[0], ones, zeros, bn_param)
 assert np.allclose(bn_param["running_mean"], 0.1 * batches[0].mean(axis=0), rtol=1e-12)
 bn_param["mode"] = "test"
 cold, _ = batchnorm_forward(test_batch, ones, zeros, bn_param)
-
-bn_param["mode"] = "train"
-for batch in batches[1:]:
-    batchnorm_forward(batch, ones, zeros, bn_param)
-bn_param["mode"] = "test"
-stored_mean, stored_var = bn_param["running_mean"].copy(), bn_param["running_var"].copy()
-warm, _ = batchnorm_forward(test_batch, ones, zeros, bn_param)
-
-assert np.allclose(warm, (test_batch - stored_mean) / np.sqrt(stored_var + 1e-5), rtol=1e-12), "test mode uses the running stats"
-assert np.array_equal(bn_param["running_mean"], stored_mean) and np.array_equal(bn_param["running_var"], stored_var), \\
-    "test mode does not update them"
-assert np.all(np.abs(warm.mean(axis=0)) < 0.3) and np.all(np.abs(warm.std(axis=0) - 1) < 0.3), "close to normalized..."
-assert np.all(np.abs(warm.mean(axis=0)) > 1e-3), "...but not exactly: these are not the test batch's own statistics"
 assert np.any(np.abs(cold.mean(axis=0)) > 5), "one step of training is not enough"
 
-print("test mode after 1 step:   output mean", rounded(cold.mean(axis=0), 2), " std", rounded(cold.std(axis=0), 2))
-print("test mode after 150 steps: output mean", rounded(warm.mean(axis=0), 2), " std", rounded(warm.std(axis=0), 2))
+mean_cold, std_cold = rounded(cold.mean(axis=0), 2), rounded(cold.std(axis=0), 2)
+print("test mode after 1 step:    output mean", mean_cold, " std", std_cold)
 """, "subslide"),
     code("""
-# In test mode an example's output does not depend on its batch-mates; in train mode it does.
+bn_param["mode"] = "train"
+for batch in batches[1:]:  # the other 149 training steps
+    batchnorm_forward(batch, ones, zeros, bn_param)
+bn_param["mode"] = "test"
+stored_mean = bn_param["running_mean"].copy()
+stored_var = bn_param["running_var"].copy()
+warm, _ = batchnorm_forward(test_batch, ones, zeros, bn_param)
+
+by_hand = (test_batch - stored_mean) / np.sqrt(stored_var + 1e-5)
+assert np.allclose(warm, by_hand, rtol=1e-12), "test mode uses the running stats"
+assert np.array_equal(bn_param["running_mean"], stored_mean), "test mode: no update"
+assert np.array_equal(bn_param["running_var"], stored_var)
+assert np.all(np.abs(warm.mean(axis=0)) < 0.3), "close to normalized..."
+assert np.all(np.abs(warm.std(axis=0) - 1) < 0.3)
+assert np.all(np.abs(warm.mean(axis=0)) > 1e-3), (
+    "...but not exactly: these are not the test batch's own statistics"
+)
+
+mean_warm, std_warm = rounded(warm.mean(axis=0), 2), rounded(warm.std(axis=0), 2)
+print("test mode after 150 steps: output mean", mean_warm, " std", std_warm)
+""", "subslide"),
+    code("""
+# Test mode: an example's output does not depend on its batch-mates; train mode: it does
 alone, _ = batchnorm_forward(test_batch[:2], ones, zeros, bn_param)
-assert np.allclose(alone, warm[:2], rtol=1e-12), "test mode: same output alone or in a batch"
+assert np.allclose(alone, warm[:2], rtol=1e-12), "test mode: alone = in a batch"
 train_alone, _ = batchnorm_forward(test_batch[:2], ones, zeros, {"mode": "train"})
 train_full, _ = batchnorm_forward(test_batch, ones, zeros, {"mode": "train"})
-assert not np.allclose(train_alone, train_full[:2], atol=0.1), "train mode: output depends on the batch"
-print("example 0, test mode,  in a batch of 1000:", rounded(warm[0], 3), " in a batch of 2:", rounded(alone[0], 3))
-print("example 0, train mode, in a batch of 1000:", rounded(train_full[0], 3), " in a batch of 2:", rounded(train_alone[0], 3))
+assert not np.allclose(train_alone, train_full[:2], atol=0.1), (
+    "train mode: output depends on the batch"
+)
+
+print("example 0, test mode,  in a batch of 1000:", rounded(warm[0], 3))
+print("                       in a batch of 2:   ", rounded(alone[0], 3))
+print("example 0, train mode, in a batch of 1000:", rounded(train_full[0], 3))
+print("                       in a batch of 2:   ", rounded(train_alone[0], 3))
 """, "subslide"),
+    md("""
+One more consequence (question 4 comes back to it): with $\\gamma = \\sqrt{r_{\\sigma^2}+\\epsilon}$ and $\\beta = r_\\mu$,
+test mode computes the identity (up to rounding), for every input. Train mode with the same $\\gamma$, $\\beta$
+normalizes each batch with that batch's own statistics, so it is not the identity on any batch
+whose statistics differ from the running ones:
+""", "subslide"),
+    code("""
+gamma_undo, beta_undo = np.sqrt(stored_var + 1e-5), stored_mean  # the running stats
+undo_test, _ = batchnorm_forward(test_batch, gamma_undo, beta_undo, bn_param)
+new_batch = test_batch[:16]
+undo_train, _ = batchnorm_forward(new_batch, gamma_undo, beta_undo, {"mode": "train"})
+assert np.allclose(undo_test, test_batch, rtol=1e-12, atol=1e-12), "test mode: identity"
+train_change = np.abs(undo_train - new_batch).max()
+assert train_change > 0.1, "train mode: not the identity on a new batch"
+print(f"train mode, a batch of 16: y differs from x by up to {train_change:.2f}")
+"""),
     # ------------------------------------------------------------------ PyTorch
     md("""
 ## PyTorch's conventions, with numbers
@@ -302,16 +354,17 @@ out_ours, _ = batchnorm_forward(tiny, np.ones(2), np.zeros(2), ours)
 out_torch, _ = batchnorm_forward(tiny, np.ones(2), np.zeros(2), torch_like)
 
 assert torch_like["momentum"] == 0.9, "PyTorch's 0.1 is our 0.9"
-assert np.allclose(out_ours, out_torch, rtol=1e-15), "same training output: both normalize with the biased variance"
-assert np.allclose(ours["running_mean"], 0.1 * batch_mean) and np.allclose(torch_like["running_mean"], 0.1 * batch_mean)
+assert np.allclose(out_ours, out_torch, rtol=1e-15), "same output: biased var in both"
+assert np.allclose(ours["running_mean"], 0.1 * batch_mean)
+assert np.allclose(torch_like["running_mean"], 0.1 * batch_mean)
 assert np.allclose(ours["running_var"], 0.9 * 0 + 0.1 * biased, rtol=1e-15)
 assert np.allclose(torch_like["running_var"], 0.9 * 1 + 0.1 * unbiased, rtol=1e-15)
 
-print("batch mean", batch_mean, "| biased var", biased, "| unbiased var", rounded(unbiased))
-print("CS231n  running_mean", rounded(ours["running_mean"]), " running_var", rounded(ours["running_var"]),
-      "  = 0.1 * biased")
-print("PyTorch running_mean", rounded(torch_like["running_mean"]), " running_var", rounded(torch_like["running_var"]),
-      "  = 0.9 * 1 + 0.1 * unbiased")
+print("batch mean", batch_mean, "| biased var", biased, "| unbiased", rounded(unbiased))
+for name, param, how in [("CS231n ", ours, "0.1 * biased"),
+                         ("PyTorch", torch_like, "0.9 * 1 + 0.1 * unbiased")]:
+    mean, var = rounded(param["running_mean"]), rounded(param["running_var"])
+    print(f"{name} running_mean {mean}  running_var {var}  = {how}")
 """, "subslide"),
     md("""
 Why PyTorch bothers: the biased variance of a batch of $N$ underestimates the true variance by
@@ -326,7 +379,8 @@ ours_run = simulate_running_stats(small_batches, {"momentum": 0.99})
 torch_run = simulate_running_stats(small_batches, pytorch_bn_param(D, momentum=0.01))
 
 t = np.arange(1, len(small_batches) + 1)[:, None]
-assert np.allclose(torch_run["running_var"], 4 / 3 * ours_run["running_var"] + 0.99**t, rtol=1e-10)
+tied = 4 / 3 * ours_run["running_var"] + 0.99**t  # N / (N - 1) = 4 / 3
+assert np.allclose(torch_run["running_var"], tied, rtol=1e-10)
 ratio_ours = (ours_run["running_var"][-500:] / true_stds**2).mean()
 ratio_torch = (torch_run["running_var"][-500:] / true_stds**2).mean()
 assert abs(ratio_ours - 0.75) < 0.05 and abs(ratio_torch - 1.0) < 0.05
@@ -338,10 +392,13 @@ print(f"running_var / true variance, N = 4, averaged over the last 500 steps: "
     md("""
 ## BN couples the examples of a batch
 
-In train mode example $i$'s output depends on every other example $k$ through $\\mu_j$ and $\\sigma_j$:
+In train mode every example's output depends on every other example through $\\mu_j$ and
+$\\sigma_j$: the normalized value of example $k$ moves with the input of example $i$ at the rate
 
 $$\\frac{\\partial \\hat{x}_{kj}}{\\partial x_{ij}} = \\frac{1}{\\sqrt{\\sigma_j^2+\\epsilon}}
-\\left(\\delta_{ki} - \\frac{1}{N} - \\frac{\\hat{x}_{kj}\\,\\hat{x}_{ij}}{N}\\right) \\neq 0 \\quad (k \\neq i).$$
+\\left(\\delta_{ki} - \\frac{1}{N} - \\frac{\\hat{x}_{kj}\\,\\hat{x}_{ij}}{N}\\right),$$
+
+which for $k \\neq i$ is not zero (unless $\\hat{x}_{kj}\\,\\hat{x}_{ij} = -1$ exactly).
 
 Move one value $x_{ij}$ and *every* example's normalized feature $j$ moves (the other features
 do not). Layer norm takes its statistics over each example's own features, so there only
@@ -354,10 +411,13 @@ state = move_one_value(batch, row=2, column=0, value=float(batch[2, 0]) + 4.0)
 
 bn_changed = np.abs(state.batchnorm_after - state.batchnorm_before) > 1e-12
 ln_changed = np.abs(state.layernorm_after - state.layernorm_before) > 1e-12
-assert bn_changed[:, 0].all() and not bn_changed[:, 1:].any(), "BN: all examples, only the moved feature"
-assert ln_changed[2].all() and not np.delete(ln_changed, 2, axis=0).any(), "LN: only the moved example"
-print("examples whose output changed, batch norm:", np.flatnonzero(state.batchnorm_rows_moved))
-print("examples whose output changed, layer norm:", np.flatnonzero(state.layernorm_rows_moved))
+assert bn_changed[:, 0].all(), "BN: every example's moved feature changes..."
+assert not bn_changed[:, 1:].any(), "... and no other feature"
+assert ln_changed[2].all(), "LN: the moved example changes..."
+assert not np.delete(ln_changed, 2, axis=0).any(), "... and no other example"
+bn_rows, ln_rows = state.batchnorm_rows_moved, state.layernorm_rows_moved
+print("examples whose output changed, batch norm:", np.flatnonzero(bn_rows))
+print("examples whose output changed, layer norm:", np.flatnonzero(ln_rows))
 display(draw_coupling(state))
 """, "subslide"),
     md("""
@@ -414,11 +474,18 @@ No: it means test mode is using the *batch's* statistics instead of the running 
 With running statistics the means and stds are close to, but not exactly, 0 and 1, as in the check above.
 </details>
 
-**4.** With $\\gamma_j = \\sqrt{\\sigma_j^2+\\epsilon}$ and $\\beta_j = \\mu_j$, what does a BN layer compute in train mode?
+**4.** With $\\gamma_j = \\sqrt{\\sigma_j^2+\\epsilon}$ and $\\beta_j = \\mu_j$, the statistics of one batch
+$B$, what does a BN layer compute in train mode? Can a network always learn to undo BN?
 
 <details><summary>Answer</summary>
 
-The identity: $y = x$ (checked above). So BN never removes expressive power; the network can learn to undo it.
+On batch $B$ itself, the identity: $y = x$ (checked above). But $\\gamma$ and $\\beta$ are fixed
+parameters, while in train mode $\\mu_B$ and $\\sigma_B$ change with every batch: on the next batch
+the layer normalizes with that batch's statistics and rescales with $B$'s, which is not the
+identity. What BN can represent exactly is the identity for *fixed* statistics: with
+$\\gamma = \\sqrt{r_{\\sigma^2}+\\epsilon}$, $\\beta = r_\\mu$ (or the population statistics), test mode
+computes $y = x$ up to rounding (checked in the test-mode section), and train mode comes close to
+it when batches are large enough for their statistics to be close to the population's.
 </details>
 """, "subslide"),
     md(NAV, "skip"),

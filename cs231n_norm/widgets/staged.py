@@ -8,8 +8,11 @@ the node's consumers (upstream), the gradient it sends on to each input
 (:func:`cs231n_norm.graph.check_step`); the graph picture highlights the node.
 
 The update logic is plain functions that tests call directly:
-:func:`step_view` (the facts about one step), :func:`describe_step` (them as
-HTML with LaTeX) and :func:`draw_step` (the figure). :func:`build_staged_explorer`
+:func:`step_view` (the facts about one step), :func:`gradient_route` (in words,
+how a gradient changes shape on the way back: summed over a broadcast axis, or
+spread evenly by a mean), :func:`describe_step` (the facts as HTML with LaTeX,
+for the live explorer), :func:`step_markdown` (the same as Markdown, for stored
+notebook outputs) and :func:`draw_step` (the figure). :func:`build_staged_explorer`
 wires them to ipywidgets.
 """
 
@@ -20,12 +23,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import _checks as check
-from ..graph import Graph, check_step, explore_backward, normalization_graph
+from ..graph import Graph, Mean, check_step, explore_backward, normalization_graph
 from ..layers import _cache_of, _upstream
 from ..plots.graph import draw_graph, node_symbol
 from .coupling import figure_png
 
 CHECK_TOLERANCE = 1e-8  # a node's local backward passes when its rel error is below this
+_TOLERANCE_TEXT = f"{CHECK_TOLERANCE:.0e}".replace("e-0", "e-")  # '1e-8'
 
 
 def example_inputs(N=4, D=3, seed=0):
@@ -67,10 +71,62 @@ class StepView:
     downstream: dict  # input name -> the part of dL/d(input) this node sends
     input_symbols: dict  # input name -> LaTeX symbol
     errors: dict  # input name -> rel error of the analytic part against centred differences
+    is_mean: bool = False  # the node is a mean (it reduces its input over an axis)
 
     @property
     def passed(self):
         return all(error < CHECK_TOLERANCE for error in self.errors.values())
+
+    def route(self, name):
+        """In words, how the gradient sent to input `name` is shaped from the one arriving
+        (see :func:`gradient_route`)."""
+        return gradient_route(np.shape(self.upstream), np.shape(self.downstream[name]), self.is_mean)
+
+
+_AXIS_NAMES = {0: "rows (examples)", 1: "columns (features)"}
+
+
+def _axes_words(axes, shape):
+    """'the 4 rows (examples)' for axes (0,) of shape (4, 3); joined with 'and' for several."""
+    names = _AXIS_NAMES if len(shape) == 2 else {}
+    return " and ".join(f"the {shape[axis]} {names.get(axis, f'entries along axis {axis}')}" for axis in axes)
+
+
+def gradient_route(upstream_shape, downstream_shape, is_mean):
+    """How a node turns the gradient arriving (upstream) into the one it sends to an input.
+
+    Three cases, told apart by the shapes:
+
+    - the same shape: elementwise, nothing to say (returns ``""``);
+    - the input is smaller: the forward pass broadcast it (a (1, D) mean
+      subtracted from all N rows, a (D,) gamma multiplying them), so its gradient
+      is the **sum** of the gradients of all the copies, over the broadcast axes;
+    - the input is larger: the node reduced it. For a mean over m values every
+      input entry gets ``1/m`` of the gradient: it is **spread evenly** back, not summed.
+
+    Parameters
+    ----------
+    upstream_shape, downstream_shape : tuple of int
+    is_mean : bool, whether the node is a mean (the only reducing node of the graph)
+
+    Returns
+    -------
+    str, e.g. ``"summed over the 4 rows (examples), along which the forward pass broadcast it"``
+    """
+    upstream_shape, downstream_shape = tuple(upstream_shape), tuple(downstream_shape)
+    if upstream_shape == downstream_shape:
+        return ""
+    if int(np.prod(downstream_shape)) < int(np.prod(upstream_shape)):
+        aligned = (1,) * (len(upstream_shape) - len(downstream_shape)) + downstream_shape
+        axes = [a for a, (up, down) in enumerate(zip(upstream_shape, aligned)) if down == 1 and up > 1]
+        return f"summed over {_axes_words(axes, upstream_shape)}, along which the forward pass broadcast it"
+    aligned = (1,) * (len(downstream_shape) - len(upstream_shape)) + upstream_shape
+    axes = [a for a, (up, down) in enumerate(zip(aligned, downstream_shape)) if up == 1 and down > 1]
+    count = int(np.prod([downstream_shape[a] for a in axes]))
+    if not is_mean:
+        return f"copied back over {_axes_words(axes, downstream_shape)}"
+    return (f"spread evenly back over {_axes_words(axes, downstream_shape)}, "
+            f"1/{count} to each (the node is a mean)")
 
 
 def _check_steps(steps):
@@ -116,6 +172,7 @@ def step_view(graph, steps, index, h=1e-6):
         downstream=dict(step.downstream),
         input_symbols={name: node_symbol(graph[name]) for name in node.inputs},
         errors=check_step(step, h=h),
+        is_mean=isinstance(node.op, Mean),
     )
 
 
@@ -127,8 +184,10 @@ def describe_step(view):
     """The step as HTML with LaTeX (for ipywidgets.HTMLMath, or IPython's HTML display).
 
     Lists the node, its formula, its local derivative, the upstream gradient's
-    shape, each downstream gradient's shape (and whether broadcasting had to be
-    summed away), and the numerical check.
+    shape, each downstream gradient's shape (and, where the shapes differ, whether
+    it was summed over a broadcast axis or spread evenly by a mean:
+    :func:`gradient_route`), and the numerical check with its exact rel error
+    (for the live explorer; :func:`step_markdown` prints a bound instead).
     """
     if not isinstance(view, StepView):
         raise TypeError(f"view must be a StepView from step_view, got {check.describe(view)}")
@@ -141,19 +200,27 @@ def describe_step(view):
     ]
     for name, part in view.downstream.items():
         symbol = view.input_symbols[name]
-        summed = " (summed over the broadcast axis)" if np.shape(part) != np.shape(view.upstream) else ""
+        route = view.route(name)
+        route = f", {route}" if route else ""
         error = view.errors[name]
         verdict = "&#10004;" if error < CHECK_TOLERANCE else "&#10008; WRONG"
         lines.append(
             rf"sends to <code>{html.escape(name)}</code>: "
-            rf"${up} \cdot \frac{{\partial {view.symbol}}}{{\partial {symbol}}}$, shape {_shape(part)}{summed}; "
+            rf"${up} \cdot \frac{{\partial {view.symbol}}}{{\partial {symbol}}}$, shape {_shape(part)}{route}; "
             f"numerical check: rel error {error:.1e} {verdict}"
         )
     return "<br>".join(lines)
 
 
 def step_markdown(view):
-    """The step as Markdown with LaTeX (for ``IPython.display.Markdown``; renders on the web too)."""
+    """The step as Markdown with LaTeX (for ``IPython.display.Markdown``; renders on the web too).
+
+    The same facts as :func:`describe_step`, with one difference: a check that
+    passes is reported as the bound it passed (``rel error < 1e-8``), not as its
+    exact value. The exact value of a rel error of ~1e-13 is rounding noise that
+    changes with the CPU and the numpy build, and notebook outputs are compared
+    as text. A check that fails shows its exact error.
+    """
     if not isinstance(view, StepView):
         raise TypeError(f"view must be a StepView from step_view, got {check.describe(view)}")
     up = rf"\frac{{\partial L}}{{\partial {view.symbol}}}"
@@ -165,12 +232,17 @@ def step_markdown(view):
         f"- arrives (upstream): ${up}$, shape {_shape(view.upstream)}",
     ]
     for name, part in view.downstream.items():
-        summed = ", summed over the broadcast axis" if np.shape(part) != np.shape(view.upstream) else ""
+        route = view.route(name)
+        route = f", {route}" if route else ""
         error = view.errors[name]
-        verdict = "✔" if error < CHECK_TOLERANCE else "✘ WRONG"
+        if error < CHECK_TOLERANCE:
+            verdict = f"rel error < {_TOLERANCE_TEXT} ✔"
+        else:
+            verdict = f"rel error {error:.1e} ✘ WRONG"
+        local = rf"\frac{{\partial {view.symbol}}}{{\partial {view.input_symbols[name]}}}"
         lines.append(
-            f"- sends to `{name}`: ${up} \\cdot \\frac{{\\partial {view.symbol}}}{{\\partial {view.input_symbols[name]}}}$, "
-            f"shape {_shape(part)}{summed}; numerical check of this node: rel error {error:.1e} {verdict}"
+            f"- sends to `{name}`: ${up} \\cdot {local}$, shape {_shape(part)}{route}; "
+            f"numerical check of this node: {verdict}"
         )
     return "\n".join(lines)
 
