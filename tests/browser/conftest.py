@@ -4,12 +4,18 @@
   session. Without it the tests skip, saying how to install it; when the ``CI``
   environment variable is set (``.ci/run`` sets it) they fail instead.
 - ``start_server(command, ready_path, ...)``: starts a server in its own process
-  group on a free port of 127.0.0.1, waits until ``ready_path`` answers, and at the
-  end sends SIGTERM to the whole group (the server and the kernels it started),
-  then SIGKILL to whatever is left.
-- ``new_page()``: a page whose every request to a host other than 127.0.0.1 is
-  blocked and recorded; the test fails at teardown if there was any.
+  group on a free port of 127.0.0.1 and waits until ``ready_path`` answers.
+  ``server.stop()`` stops the server and the kernels it started: the kernels run in
+  sessions of their own (jupyter_client starts them so), out of reach of a signal to
+  the server's process group, so the server's descendants are recorded first, the
+  group gets SIGTERM (the server shuts its kernels down), and any recorded process
+  still alive afterwards gets SIGTERM, then SIGKILL. It is an error if one is left.
+- ``new_page()``: a page whose every request to a host other than 127.0.0.1, HTTP or
+  WebSocket, is blocked and recorded; the test fails at teardown if there was any.
+  Service workers are blocked (they could fetch past the guard).
 - ``artifacts``: tests/artifacts/ (gitignored): screenshots, server logs, timings.
+- ``record_timing(...)``: response times, written to tests/artifacts/response_times.json
+  and listed in pytest's terminal summary (so CI logs show them).
 
 Playwright's browser download (``playwright install``) is never used.
 """
@@ -21,7 +27,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -89,6 +94,60 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _process_table() -> dict[int, tuple[int, int, str]]:
+    """``{pid: (parent pid, start time, state)}`` of every process, from Linux's /proc (elsewhere
+    empty: then nothing a server started is tracked)."""
+    table = {}
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as stat_file:
+                    stat = stat_file.read().decode(errors="replace")
+            except OSError:  # ended meanwhile
+                continue
+            # after "pid (command)": state, ppid, ... starttime is the 20th field after ")"
+            fields = stat[stat.rindex(")") + 2:].split()
+            table[int(entry.name)] = (int(fields[1]), int(fields[19]), fields[0])
+    return table
+
+
+class Process:
+    """A process recorded by pid and start time (a reused pid is another process)."""
+
+    def __init__(self, pid: int, start_time: int):
+        self.pid, self.start_time = pid, start_time
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            self.command = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+        except OSError:
+            self.command = "?"
+
+    def alive(self) -> bool:
+        entry = _process_table().get(self.pid)
+        # a zombie (Z) has ended; it only waits to be reaped by whoever adopted it
+        return entry is not None and entry[1] == self.start_time and entry[2] not in "ZX"
+
+    def signal(self, signum):
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def __repr__(self):
+        return f"pid {self.pid}: {self.command[:160]}"
+
+
+def _wait_until_ended(processes, timeout: float) -> list[Process]:
+    """Wait up to `timeout` s for `processes` to end; returns those still alive."""
+    deadline = time.monotonic() + timeout
+    alive = [process for process in processes if process.alive()]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [process for process in alive if process.alive()]
+    return alive
+
+
 class Server:
     """A server process (own process group) on 127.0.0.1:port; ``url(path)`` builds addresses."""
 
@@ -100,6 +159,10 @@ class Server:
             command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
+        self.stopped = False
+        self.started_processes: list[Process] = []  # the server's descendants when it was stopped
+        self.terminated: list[Process] = []  # those still alive once the server had gone
+        self.left_over: list[Process] = []  # those still alive after SIGTERM and SIGKILL
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -107,6 +170,16 @@ class Server:
     def log_tail(self, chars: int = 3000) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")[-chars:]
+
+    def descendants(self) -> list[Process]:
+        """Every living process the server started (its kernels, and what they started)."""
+        table = _process_table()
+        found, parents = [], {self.process.pid}
+        while parents:
+            children = [pid for pid, (ppid, _, state) in table.items() if ppid in parents and state not in "ZX"]
+            found += [Process(pid, table[pid][1]) for pid in children]
+            parents = set(children)
+        return found
 
     def wait_ready(self, path: str, timeout: float):
         deadline = time.monotonic() + timeout
@@ -131,29 +204,59 @@ class Server:
         raise TimeoutError(f"server not ready at {self.url(path)} after {timeout} s ({last_error}); "
                            f"log {self.log_path}:\n{self.log_tail()}")
 
-    def stop(self):
-        """SIGTERM to the process group (server and kernels), SIGKILL after 15 s."""
+    def stop(self, check: bool = True):
+        """Stop the server and the kernels it started.
+
+        1. record the server's descendants (kernels run in sessions of their own, so a
+           signal to the server's process group does not reach them);
+        2. SIGTERM to the server's group (the server shuts its kernels down), SIGKILL
+           to what is left of the group after 15 s;
+        3. any recorded process still alive 10 s after the server has gone gets
+           SIGTERM, then SIGKILL after 5 s.
+
+        With `check`, raises AssertionError if a recorded process is still alive then.
+        How each one ended is written at the end of the server's log.
+        """
+        if self.stopped:
+            return
+        self.stopped = True
+        self.started_processes = self.descendants()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
-        # kernels may outlive the server by a moment: kill whatever is left of the group
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
+        # a kernel whose server has gone also ends by itself (its parent poller notices)
+        self.terminated = _wait_until_ended(self.started_processes, timeout=10)
+        for process in self.terminated:
+            process.signal(signal.SIGTERM)
+        still_alive = _wait_until_ended(self.terminated, timeout=5)
+        for process in still_alive:
+            process.signal(signal.SIGKILL)
+        self.left_over = _wait_until_ended(still_alive, timeout=5)
+        self._log.write((
+            f"\n[browser tests] server stopped (status {self.process.returncode}); it had started "
+            f"{len(self.started_processes)} process(es); ended on their own: "
+            f"{len(self.started_processes) - len(self.terminated)}; terminated by the fixture: "
+            f"{self.terminated}; left over: {self.left_over}\n").encode())
         self._log.close()
+        if check:
+            assert not self.left_over, (
+                f"processes started by the server are still running after SIGTERM and SIGKILL: "
+                f"{self.left_over}")
 
 
 @pytest.fixture(scope="session")
 def start_server(artifacts):
     """``start_server(make_command, ready_path, name, env=None, timeout=120)`` -> Server.
 
-    ``make_command(port)`` returns the command line; the server is stopped at the end
-    of the session (tests/browser/ modules ask for it through module-scoped fixtures,
-    which stop theirs earlier with ``server.stop()``).
+    ``make_command(port)`` returns the command line; the server and its kernels are
+    stopped at the end of the session at the latest (tests/browser/ modules ask for it
+    through module-scoped fixtures, which stop theirs earlier with ``server.stop()``).
+    At teardown no process any server started may be left.
     """
     servers = []
 
@@ -164,14 +267,15 @@ def start_server(artifacts):
         try:
             server.wait_ready(ready_path, timeout)
         except BaseException:
-            server.stop()
+            server.stop(check=False)
             raise
         return server
 
     yield start
     for server in servers:
-        if server.process.returncode is None or server.process.poll() is None:
-            server.stop()
+        server.stop(check=False)
+    left_over = {server.log_path.name: server.left_over for server in servers if server.left_over}
+    assert not left_over, f"processes the servers started are still running: {left_over}"
 
 
 class OffsiteRequests(list):
@@ -185,18 +289,20 @@ def _is_local(url: str) -> bool:
 
 @pytest.fixture
 def new_page(browser):
-    """``new_page(viewport=(w, h), service_workers="block")`` -> Page.
+    """``new_page(viewport=(w, h))`` -> Page in a context of its own.
 
-    Off-site requests are blocked, recorded and fail the test. JupyterLab needs
-    ``service_workers="allow"``: with service workers blocked, Run All queued the
-    cells and none ran (measured with JupyterLab 4.6.6).
+    Every request to a host other than 127.0.0.1 is blocked, recorded and fails the
+    test: HTTP(S) through ``context.route`` and WebSockets through
+    ``context.route_web_socket`` (``route`` does not see WebSockets). Service workers
+    are blocked: requests a service worker makes or answers could bypass the routes,
+    and no page here needs one (JupyterLab and Voila run without).
     """
     contexts = []
     blocked = OffsiteRequests()
 
-    def make(viewport=(1300, 1000), service_workers="block"):
+    def make(viewport=(1300, 1000)):
         context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
-                                      service_workers=service_workers)
+                                      service_workers="block")
 
         def guard(route):
             request = route.request
@@ -206,7 +312,15 @@ def new_page(browser):
                 blocked.append((request.resource_type, request.url))
                 route.abort("blockedbyclient")
 
+        def guard_web_socket(web_socket):
+            if _is_local(web_socket.url):
+                web_socket.connect_to_server()  # messages then pass straight through
+            else:
+                blocked.append(("websocket", web_socket.url))
+                web_socket.close(code=1008, reason="blocked by the browser tests: not 127.0.0.1")
+
         context.route("**/*", guard)
+        context.route_web_socket(lambda url: True, guard_web_socket)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(60_000)
@@ -221,20 +335,50 @@ def new_page(browser):
         f"  {kind}: {url}" for kind, url in blocked)
 
 
+# ---- response times: tests/artifacts/response_times.json and pytest's terminal summary ----
+
+_TIMINGS = pytest.StashKey[list]()
+_WORKER_OUTPUT = "cs231n_norm_response_times"
+
+
+def _timings(config) -> list:
+    return config.stash.setdefault(_TIMINGS, [])
+
+
 @pytest.fixture(scope="session")
-def record_timing(artifacts):
-    """``record_timing(dashboard, knob, ms)``: collected in tests/artifacts/response_times.json."""
-    timings = []
+def record_timing(pytestconfig, artifacts):
+    """``record_timing(dashboard, knob, ms)``: written to tests/artifacts/response_times.json
+    at the end of the session and listed in pytest's terminal summary."""
+    timings = _timings(pytestconfig)
 
     def record(dashboard, knob, ms):
         timings.append({"dashboard": dashboard, "knob": knob, "response_ms": round(ms)})
 
     yield record
     if timings:
-        path = artifacts / "response_times.json"
-        path.write_text(json.dumps(timings, indent=1) + "\n")
-        print("\nresponse times (action -> new picture in the page):", file=sys.stderr)
-        for entry in timings:
-            print(f"  {entry['dashboard']:<28} {entry['knob']:<34} {entry['response_ms']:>6} ms", file=sys.stderr)
+        (artifacts / "response_times.json").write_text(json.dumps(timings, indent=1) + "\n")
 
 
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workeroutput"):  # a pytest-xdist worker: tell the controller
+        session.config.workeroutput[_WORKER_OUTPUT] = _timings(session.config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist's controller (when it loaded this file): collect a worker's times."""
+    _timings(node.config).extend(getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT, []))
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    timings = _timings(config)
+    if not timings:
+        return
+    terminalreporter.section("browser response times (action -> new picture in the page)")
+    for entry in timings:
+        terminalreporter.write_line(
+            f"{entry['dashboard']:<30} {entry['knob']:<42} {entry['response_ms']:>6} ms")
+    values = sorted(entry["response_ms"] for entry in timings)
+    terminalreporter.write_line(
+        f"{len(values)} actions: min {values[0]} ms, median {values[len(values) // 2]} ms, "
+        f"max {values[-1]} ms (also in tests/artifacts/response_times.json)")

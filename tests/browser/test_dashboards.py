@@ -141,19 +141,37 @@ def test_coupling_dashboard(new_page, voila, artifacts, record_timing):
     page, image = open_dashboard(new_page, voila, "01_coupling.ipynb")
     x = example_batch(N=8, D=3, seed=0)
 
+    def moved_start(row, column):  # where the widget starts a newly picked value: two stds up
+        return round(float(x[row, column] + 2 * x[:, column].std()), 2)
+
+    def expected_summary(state):
+        new_value = state.x_after[state.row, state.column]
+        return _normalized(
+            f"x[{state.row}, {state.column}]: {x[state.row, state.column]:.2f} → {new_value:.2f}. "
+            f"Batch norm changed {int(state.batchnorm_rows_moved.sum())} of 8 examples, "
+            f"layer norm {int(state.layernorm_rows_moved.sum())}.")
+
     ms = act_and_wait_for_plot(page, image, lambda: type_into_readout(page, slider(page, "new value"), "3.5"))
     record_timing("01_coupling", "new value slider (readout 3.5)", ms)
     state = move_one_value(x, 2, 0, 3.5)
-    assert summary_text(page) == _normalized(
-        f"x[2, 0]: {x[2, 0]:.2f} → 3.50. Batch norm changed {int(state.batchnorm_rows_moved.sum())} of 8 "
-        f"examples, layer norm {int(state.layernorm_rows_moved.sum())}.")
+    assert summary_text(page) == expected_summary(state)
     assert int(state.batchnorm_rows_moved.sum()) == 8 and int(state.layernorm_rows_moved.sum()) == 1
 
     ms = act_and_wait_for_plot(page, image, lambda: press_on_handle(page, slider(page, "example"), "ArrowRight"))
-    record_timing("01_coupling", "example slider (key ArrowRight)", ms)
-    moved = round(float(x[3, 0] + 2 * x[:, 0].std()), 2)
-    assert summary_text(page).startswith(f"x[3, 0]: {x[3, 0]:.2f} → {moved:.2f}.")
-    assert displayed_png(image) == figure_png(draw_coupling(move_one_value(x, 3, 0, moved)), dpi=80)
+    record_timing("01_coupling", "example slider (key ArrowRight: 3)", ms)
+    state = move_one_value(x, 3, 0, moved_start(3, 0))
+    assert summary_text(page) == expected_summary(state)
+    assert displayed_png(image) == figure_png(draw_coupling(state), dpi=80)
+
+    ms = act_and_wait_for_plot(page, image, lambda: press_on_handle(page, slider(page, "feature"), "ArrowRight"))
+    record_timing("01_coupling", "feature slider (key ArrowRight: 1)", ms)
+    assert slider(page, "feature").locator(".widget-readout").inner_text() == "1"
+    state = move_one_value(x, 3, 1, moved_start(3, 1))
+    assert summary_text(page) == expected_summary(state)
+    # feature 1 of example 3 moved: every example's feature-1 output under batch norm, one row under layer norm
+    assert int(state.batchnorm_rows_moved.sum()) == 8 and int(state.layernorm_rows_moved.sum()) == 1
+    assert slider(page, "new value").locator(".widget-readout").inner_text() == f"{moved_start(3, 1):.2f}"
+    assert displayed_png(image) == figure_png(draw_coupling(state), dpi=80)
     screenshot(page, artifacts, "01_coupling")
 
 

@@ -1,9 +1,12 @@
-"""The reveal.js decks (tools/build_slides.py) load nothing from the network, and initialise offline.
+"""The reveal.js decks (tools/build_slides.py) load nothing from the network, initialise
+offline, and no slide cuts anything off.
 
 Without a browser: every teaching notebook builds into a deck whose scripts and
 stylesheets are all local, and ``remote_references`` finds what a page would fetch.
-In the browser: a deck served from 127.0.0.1 (every other address blocked)
-initialises reveal.js and MathJax and moves to the next slide.
+In the browser (every address but 127.0.0.1 blocked): a deck initialises reveal.js
+and MathJax and moves to the next slide; and every slide of every deck, walked with
+reveal.js's API, fits its logical 1280 x 860 pixels: no code or output block is
+wider than its box or sticks out of the slide, and no slide is taller than 860.
 """
 from __future__ import annotations
 
@@ -117,6 +120,31 @@ def slide_server(built_decks):
     thread.join(timeout=10)
 
 
+# MathJax 2 is idle when its queue is empty (pending and running 0) and no typeset or
+# re-render is under way. The second part matters: on every slide change the deck calls
+# MathJax.Hub.Rerender(slide) directly (nbconvert's reveal template), which removes the
+# slide's formulas and typesets them again on a queue of its own, not MathJax.Hub.queue;
+# waiting for an empty Hub queue alone took screenshots with every formula missing.
+MATHJAX_QUEUE_EMPTY = """() => window.MathJax !== undefined && MathJax.isReady === true
+    && MathJax.Hub.queue.pending === 0 && MathJax.Hub.queue.running === 0
+    && MathJax.Hub.queue.queue.length === 0"""
+# Install once the first typeset is done, before moving to another slide: counts MathJax's
+# "Begin ..."/"End ..." messages, and defines __mathjaxIdleAfter(n): the queue is empty and
+# nothing is under way, after at least n typesets / re-renders have ended in all.
+TRACK_MATHJAX = """() => {
+    const counts = {begun: 0, ended: 0};
+    for (const action of ['Typeset', 'Rerender', 'Reprocess', 'Update']) {
+        MathJax.Hub.Register.MessageHook('Begin ' + action, () => { counts.begun += 1; });
+        MathJax.Hub.Register.MessageHook('End ' + action, () => { counts.ended += 1; });
+    }
+    const queue = MathJax.Hub.queue;
+    window.__mathjaxIdleAfter = ended => queue.pending === 0 && queue.running === 0
+        && queue.queue.length === 0 && counts.ended >= ended && counts.begun === counts.ended;
+    return counts.ended;
+}"""
+MATHJAX_IDLE_AFTER = "(ended) => window.__mathjaxIdleAfter(ended)"
+
+
 def test_deck_initialises_offline(slide_server, new_page, artifacts):
     nb = nbformat.read(ROOT / "notebooks" / f"{DECK}.ipynb", as_version=4)
     horizontal = sum(cell.metadata["slideshow"]["slide_type"] == "slide" for cell in nb.cells)
@@ -130,11 +158,90 @@ def test_deck_initialises_offline(slide_server, new_page, artifacts):
     assert page.locator(".reveal .slides > section").count() == horizontal
     title = page.locator(".reveal .slides > section.present").first.inner_text().lower()
     assert "batch normalization: the staged backward pass" in title, title
-    # MathJax (the local copy) typesets the LaTeX
-    page.wait_for_function("() => document.querySelectorAll('.MathJax_CHTML').length > 0", timeout=60_000)
+    # MathJax (the local copy) has typeset the LaTeX: its queue is empty, and it made formulas
+    page.wait_for_function(MATHJAX_QUEUE_EMPTY, timeout=60_000)
+    assert page.locator(".MathJax_CHTML").count() > 0
+    ended = page.evaluate(TRACK_MATHJAX)
     for number in (1, 2):
         page.keyboard.press("ArrowRight")
         page.wait_for_function("(n) => location.hash === '#/' + n", arg=number, timeout=10_000)
     assert page.locator(".reveal .slides > section").nth(2).get_attribute("class").split().count("present") == 1
+    # each slide change re-renders the new slide's formulas: wait until both have finished
+    page.wait_for_function(MATHJAX_IDLE_AFTER, arg=ended + 2, timeout=60_000)
+    assert page.locator(".reveal .slides > section.present .MathJax_CHTML").count() > 0
     assert not errors, errors
     page.screenshot(path=str(artifacts / f"slides_{DECK}.png"))
+
+
+# Walks every slide with reveal.js's API and measures it, in the deck's logical pixels
+# (reveal.js scales the 1280 x 860 slide with a CSS transform, which layout sizes ignore).
+WALK_SLIDES = """async ([revealUrl, ended]) => {
+    const Reveal = await new Promise(resolve => require([revealUrl], resolve));
+    const mathjaxIdle = async minimum => {
+        const deadline = performance.now() + 60000;
+        while (!window.__mathjaxIdleAfter(minimum)) {
+            if (performance.now() > deadline) throw new Error('MathJax still busy after 60 s');
+            await new Promise(resolve => setTimeout(resolve, 20));
+        }
+    };
+    await Promise.all([...document.images].map(image => image.decode().catch(() => null)));
+    // MathJax pauses processSectionDelay (50 ms) four times per re-render, to let the page
+    // breathe; layout does not depend on it, and 0 makes the walk about three times faster
+    MathJax.Hub.processSectionDelay = 0;
+    const {width, height} = Reveal.getConfig();
+    const describe = element => {
+        const text = (element.innerText || element.getAttribute('alt') || '').trim().replace(/\\s+/g, ' ');
+        const name = element.tagName.toLowerCase() + [...element.classList].slice(0, 2).map(c => '.' + c).join('');
+        return `${name} "${text.slice(0, 60)}"`;
+    };
+    const problems = [];
+    const slides = Reveal.getSlides();
+    for (const [index, slide] of slides.entries()) {
+        const {h, v} = Reveal.getIndices(slide);
+        if (Reveal.getCurrentSlide() !== slide) {
+            Reveal.slide(h, v);
+            ended += 1;  // a slide change re-renders the new slide's formulas
+        }
+        await mathjaxIdle(ended);
+        const where = `slide ${index + 1} of ${slides.length} (#/${h}/${v})`;
+        if (slide.scrollWidth > slide.clientWidth)
+            problems.push(`${where}: ${slide.scrollWidth} px wide (slide ${slide.clientWidth}): ${describe(slide)}`);
+        if (slide.scrollHeight > height)
+            problems.push(`${where}: ${slide.scrollHeight} px tall (slide ${height}): ${describe(slide)}`);
+        const box = slide.getBoundingClientRect();
+        const blocks = slide.querySelectorAll(
+            'pre, img, table, svg, .jp-InputArea-editor, .jp-OutputArea-output, .MJXc-display');
+        for (const element of blocks) {
+            if (element.getClientRects().length === 0) continue;  // not rendered (e.g. in a closed <details>)
+            const rect = element.getBoundingClientRect();
+            if (element.scrollWidth > element.clientWidth)
+                problems.push(`${where}: ${describe(element)} needs ${element.scrollWidth} px, has ${element.clientWidth}`);
+            else if (rect.right > box.right + 0.5 || rect.left < box.left - 0.5)
+                problems.push(`${where}: ${describe(element)} sticks out of the slide`);
+        }
+    }
+    return {count: slides.length, width, problems};
+}"""
+
+
+def test_no_slide_is_wider_or_taller_than_the_slide(built_decks, slide_server, new_page):
+    """Every slide of every deck, in one browser page: nothing clipped, nothing to scroll."""
+    _, paths = built_decks
+    page = new_page(viewport=(1280, 860))
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    problems, walked = [], 0
+    for path in paths:
+        page.goto(f"{slide_server}/build/{path.name}")
+        page.locator(".reveal.ready").wait_for(timeout=60_000)
+        page.wait_for_function(MATHJAX_QUEUE_EMPTY, timeout=60_000)
+        ended = page.evaluate(TRACK_MATHJAX)
+        result = page.evaluate(WALK_SLIDES, ["../node_modules/reveal.js/dist/reveal.js", ended])
+        nb = nbformat.read(slides.NOTEBOOK_DIR / path.name.replace(".slides.html", ".ipynb"), as_version=4)
+        expected = sum(cell.metadata["slideshow"]["slide_type"] in ("slide", "subslide") for cell in nb.cells)
+        assert result["count"] == expected, f"{path.name}: walked {result['count']} slides, the notebook makes {expected}"
+        assert result["width"] == 1280, result["width"]
+        walked += result["count"]
+        problems += [f"{path.name.split('.')[0]} {problem}" for problem in result["problems"]]
+    assert not errors, errors
+    assert not problems, f"{len(problems)} slide(s) clip or overflow ({walked} slides walked):\n" + "\n".join(problems)
