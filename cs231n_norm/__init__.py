@@ -9,7 +9,12 @@ computational graph in :mod:`cs231n_norm.graph`.
 __version__ = "0.1.0"
 
 from .core import NormCache, normalize, normalize_backward
-from .gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from .gradcheck import (
+    error_relative_to_largest,
+    eval_numerical_gradient,
+    eval_numerical_gradient_array,
+    rel_error,
+)
 from .graph import Graph, Node, check_step, explore_backward, normalization_graph
 from .layers import (
     affine_backward,

@@ -25,6 +25,36 @@ def rel_error(x, y):
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
+def error_relative_to_largest(x, y):
+    """Largest absolute difference relative to the largest entry: ``max|x - y| / max|y|``.
+
+    :func:`rel_error` divides each entry's error by that entry's own size, so an
+    entry of a gradient that happens to be tiny (0.001 next to entries of 1) turns a
+    harmless rounding error of 1e-11 into a "relative error" of 1e-8. Measured against
+    the scale of the whole array instead, a correct float64 gradient check gives
+    ~1e-10 and a wrong formula 1e-2 or more, whatever the draw.
+
+    Parameters
+    ----------
+    x : array, e.g. the analytic gradient
+    y : array of the same shape, the reference (e.g. the numerical gradient)
+
+    Returns
+    -------
+    float (0.0 when both are zero everywhere)
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(
+            f"error_relative_to_largest needs x and y of the same shape, got x {x.shape} and y {y.shape}"
+        )
+    difference = float(np.max(np.abs(x - y), initial=0.0))
+    if difference == 0.0:
+        return 0.0
+    return difference / max(float(np.max(np.abs(y), initial=0.0)), 1e-300)
+
+
 def _perturbable(x):
     """The array whose entries the numerical gradient nudges, and a snapshot to restore.
 

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from cs231n_norm import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from cs231n_norm import (
+    error_relative_to_largest,
+    eval_numerical_gradient,
+    eval_numerical_gradient_array,
+    rel_error,
+)
 
 
 def test_centred_difference_is_exact_for_a_quadratic(rng):
@@ -101,6 +106,22 @@ def test_rel_error_values():
 def test_rel_error_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match=r"same shape, got x \(2,\) and y \(3,\)"):
         rel_error(np.zeros(2), np.zeros(3))
+
+
+def test_error_relative_to_largest_values():
+    assert error_relative_to_largest(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0.0
+    assert error_relative_to_largest(np.zeros(3), np.zeros(3)) == 0.0
+    # the largest difference over the largest reference entry, not entry by entry
+    a, b = np.array([1e-3 + 1e-11, 1.0]), np.array([1e-3, 1.0])
+    assert error_relative_to_largest(a, b) == pytest.approx(1e-11, rel=1e-3)
+    assert rel_error(a, b) == pytest.approx(5e-9, rel=1e-3)  # the tiny entry dominates rel_error
+    assert error_relative_to_largest(np.array([1.0, 3.0]), np.array([1.0, 2.0])) == pytest.approx(0.5)
+    assert error_relative_to_largest(np.array([1.0]), np.array([0.0])) > 1e250  # zero reference
+
+
+def test_error_relative_to_largest_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError, match=r"same shape, got x \(2,\) and y \(3,\)"):
+        error_relative_to_largest(np.zeros(2), np.zeros(3))
 
 
 @pytest.mark.parametrize("h", [0, -1e-5, float("nan"), "1e-5"])

@@ -39,7 +39,7 @@ def test_time_call_repeats_and_reports_seconds_per_call():
 def test_time_call_measures_a_known_duration():
     result = time_call(lambda: time.sleep(0.002), repeats=3, min_seconds=0.004)
     assert result.number >= 2  # one 2 ms call is shorter than 4 ms: number doubled
-    assert 0.002 <= result.best < 0.05  # sleep never returns early
+    assert result.best >= 0.002  # sleep never returns early (no upper bound: a busy machine is slower)
 
 
 def test_time_call_stops_at_max_number():

@@ -53,6 +53,7 @@ from cs231n_norm import (
     batchnorm_backward,
     batchnorm_backward_alt,
     batchnorm_forward,
+    error_relative_to_largest,
     eval_numerical_gradient_array,
     explore_backward,
     normalize_backward,
@@ -275,13 +276,14 @@ numerical = {
 }
 for name in simplified_grads:
     analytic, numeric = simplified_grads[name], numerical[name]
-    error_to_largest = np.abs(analytic - numeric).max() / np.abs(numeric).max()
+    error_to_largest = error_relative_to_largest(analytic, numeric)
     assert error_to_largest < 1e-8, (name, error_to_largest)
     assert rel_error(analytic, numeric) < 1e-7, (name, rel_error(analytic, numeric))
     print(f"{name:>6}: error / largest entry < 1e-8, rel_error < 1e-7")
 """),
     md(r"""
-The two measures tell different stories about `dx`. Relative to its largest entry, its error is
+The two measures tell different stories about `dx`. Relative to its largest entry
+(`error_relative_to_largest`, in `cs231n_norm.gradcheck` beside `rel_error`), its error is
 below $10^{-8}$, like that of `dgamma` and `dbeta`; but its `rel_error` only passes the looser
 bound $10^{-7}$ (it is about $10^{-8}$ here; $10^{-10}$ is typical in notebook 02). Nothing is
 wrong: `rel_error` reports the worst *entry*, and here that is the entry of `dx` closest to zero,

@@ -47,6 +47,7 @@ from IPython.display import display
 from cs231n_norm import (
     batchnorm_backward_alt,
     batchnorm_forward,
+    error_relative_to_largest,
     eval_numerical_gradient_array,
     layernorm_backward,
     layernorm_backward_staged,
@@ -327,7 +328,7 @@ numerical = {
 analytic = dict(zip(numerical, layernorm_backward(dout, cache_ln)))
 for name in numerical:
     a, n = analytic[name], numerical[name]
-    error = np.abs(a - n).max() / np.abs(n).max()  # relative to the largest entry
+    error = error_relative_to_largest(a, n)
     assert error < 1e-8, (name, error)
 print("layer norm: dx, dgamma, dbeta match the numerical gradients (error < 1e-8)")
 """),
@@ -348,13 +349,13 @@ mistakes = {
 dx_num, dgamma_num = numerical["dx"], numerical["dgamma"]
 # with both paths and the right axis, dx_family is the correct gradient
 right = dx_family(g, x_hat_ln, r, (1,))
-assert np.abs(right - dx_num).max() / np.abs(dx_num).max() < 1e-8
+assert error_relative_to_largest(right, dx_num) < 1e-8
 for mistake, wrong_dx in mistakes.items():
-    error = np.abs(wrong_dx - dx_num).max() / np.abs(dx_num).max()
+    error = error_relative_to_largest(wrong_dx, dx_num)
     assert error > 1e-2, (mistake, error)
     print(f"{mistake:30} error {error:.2f}")
 wrong_dgamma = analytic["dgamma"] / N
-dgamma_error = np.abs(wrong_dgamma - dgamma_num).max() / np.abs(dgamma_num).max()
+dgamma_error = error_relative_to_largest(wrong_dgamma, dgamma_num)
 assert dgamma_error > 1e-2
 print(f"{'dgamma as a mean, not a sum':30} error {dgamma_error:.2f}")
 """),
@@ -388,7 +389,7 @@ _, cache_s = spatial_batchnorm_forward(xs, gamma_s, beta_s, {"mode": "train"})
 analytic = dict(zip(numerical, spatial_batchnorm_backward(dout_s, cache_s)))
 for name in numerical:
     a, n = analytic[name], numerical[name]
-    error = np.abs(a - n).max() / np.abs(n).max()  # relative to the largest entry
+    error = error_relative_to_largest(a, n)
     assert error < 1e-8, (name, error)
 print("spatial batch norm: dx, dgamma, dbeta match the numerical gradients",
       "(error < 1e-8)")
@@ -423,7 +424,7 @@ _, cache_g = spatial_groupnorm_forward(xg, gamma_g, beta_g, G, {})
 analytic = dict(zip(numerical, spatial_groupnorm_backward(dout_g, cache_g)))
 for name in numerical:
     a, n = analytic[name], numerical[name]
-    error = np.abs(a - n).max() / np.abs(n).max()  # relative to the largest entry
+    error = error_relative_to_largest(a, n)
     assert error < 1e-8, (name, error)
 print("group norm: dx, dgamma, dbeta match the numerical gradients (error < 1e-8)")
 """, "subslide"),
@@ -467,7 +468,7 @@ numerical = {
 analytic = dict(zip(numerical, rmsnorm_backward(dout, cache_rms)))
 for name in numerical:
     a, n = analytic[name], numerical[name]
-    error = np.abs(a - n).max() / np.abs(n).max()  # relative to the largest entry
+    error = error_relative_to_largest(a, n)
     assert error < 1e-8, (name, error)
 print("RMSNorm: dx, dgamma match the numerical gradients (error < 1e-8)")
 """, "subslide"),
