@@ -7,9 +7,9 @@ Progress and messages go to stderr; the JSON goes to --out (or stdout). Shape:
 
     {"dataset": "digits",
      "config": {... every setting ...},
-     "wall_time_s": 9.8,                 # this run (a fraction of a second when cached)
+     "wall_time_s": 5.6,                 # this run (a fraction of a second when cached)
      "cached": false,                    # true: results read from data/cache/
-     "compute_wall_time_s": 9.7,         # the training that produced them
+     "compute_wall_time_s": 5.6,         # the training that produced them
      "results": [{"norm": "none" | "batchnorm" | "layernorm",
                   "weight_scale": 0.0001,          # batch-size: "batch_size": 5
                   "seed": 0,

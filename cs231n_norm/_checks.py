@@ -61,6 +61,18 @@ def same_shape(name, array, expected_shape):
         raise ValueError(f"{name} must have shape {tuple(expected_shape)}, got shape {array.shape}")
 
 
+class NonFiniteError(ValueError, FloatingPointError):
+    """NaN or inf in an input, or values so large that the computation overflows.
+
+    A ValueError, like every complaint about an argument here. Also a
+    FloatingPointError, so that code which treats overflow as a diverging
+    computation (the training loop runs under ``np.errstate(over="raise")`` and
+    catches FloatingPointError) treats it the same way: a net whose activations
+    overflowed before a normalization layer has diverged, exactly as one whose
+    elementwise arithmetic overflowed.
+    """
+
+
 def finite_input(
     name,
     array,
@@ -96,13 +108,13 @@ def finite_input(
     bad = ~np.isfinite(array)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
+        raise NonFiniteError(
             f"{name} contains {int(bad.sum())} NaN or inf value(s) (first at index {first}, "
             f"value {array[first]}); {needs}"
         )
     if statistic is not None:
         or_float64 = " or convert it to float64" if array.dtype == np.float32 else ""
-        raise ValueError(
+        raise NonFiniteError(
             f"{name} has values too large to {task} in {array.dtype} "
             f"(largest magnitude {np.abs(array).max():.3g}): {overflow}. "
             f"Rescale {name} (divide it by a constant){or_float64}"

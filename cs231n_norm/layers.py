@@ -81,6 +81,17 @@ def _upstream(dout, cache):
     return dout.astype(cache.x_hat.dtype, copy=False)
 
 
+def _finite_test_mode(x, x_hat):
+    """Raise if x held NaN or inf, or values that overflow once normalized with the running
+    statistics (a large x over a tiny running variance). The sum of x_hat over the batch
+    is not finite in either case; it costs the same pass over memory as np.isfinite(x)."""
+    check.finite_input(
+        "x", x, statistic=x_hat.sum(axis=0),
+        overflow="normalized with the running statistics (x - running_mean) / sqrt(running_var + eps), "
+                 "they overflow",
+    )
+
+
 def _finite_upstream(dout, *sums):
     """Raise if dout held NaN or inf. `sums` are the parameter gradients the backward
     pass has computed (dbeta = dout summed over the batch, dgamma): small arrays that
@@ -225,9 +236,9 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     extra = {"x_shape": x.shape}
 
     if mode == "test":
-        check.finite_input("x", x)
         inv_std = 1 / np.sqrt(np.asarray(bn_param["running_var"], dtype=x.dtype) + eps)
         x_hat = (x - np.asarray(bn_param["running_mean"], dtype=x.dtype)) * inv_std
+        _finite_test_mode(x, x_hat)
         return gamma * x_hat + beta, NormCache("batchnorm", "test", x_hat, inv_std, gamma, (0,), None, extra)
 
     if N < 2:
@@ -481,9 +492,9 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     extra = {"x_shape": x.shape}
     gamma4, beta4 = gamma.reshape(per_channel), beta.reshape(per_channel)
     if mode == "test":
-        check.finite_input("x", x)
         inv_std = 1 / np.sqrt(np.asarray(bn_param["running_var"], dtype=x.dtype).reshape(per_channel) + eps)
         x_hat = (x - np.asarray(bn_param["running_mean"], dtype=x.dtype).reshape(per_channel)) * inv_std
+        _finite_test_mode(x, x_hat)
         return gamma4 * x_hat + beta4, NormCache("spatial_batchnorm", "test", x_hat, inv_std, gamma4, (0, 2, 3), None, extra)
     count = N * H * W
     if count < 2:

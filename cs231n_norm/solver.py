@@ -122,6 +122,8 @@ def check_data(data):
         if X.ndim < 2 or len(X) == 0:
             raise ValueError(f"data['X_{split}'] must have shape (N, D) with N >= 1, got shape {X.shape}")
         check.same_shape(f"data['y_{split}']", y, (len(X),))
+        # once, here: during training a NaN or inf met by a layer means divergence
+        check.finite_input(f"data['X_{split}']", X, needs="training needs finite data")
         arrays += [X.reshape(len(X), -1), y]
     return arrays
 

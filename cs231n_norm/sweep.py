@@ -446,8 +446,8 @@ def train_sweep(data, *, hidden_dims, normalization, weight_scales, num_epochs, 
     workers : int or None, threads that train groups of the nets in parallel
         (None: one per CPU core); the numbers do not depend on it. Default 1:
         a second thread helps only when a second core is free (on the shared
-        2-core machine, the weight-init experiment: 3.9 s wall instead of 5.1 s
-        at load ~0.5-0.9, for 6.3 s of CPU time instead of 5.1; slower than one
+        2-core machine, the weight-init experiment: 4.0 s wall instead of 5.2 s
+        at load ~0.3-0.9, for 6.5 s of CPU time instead of 5.2; slower than one
         worker at load 3-4; see benchmarks/results_training.md)
 
     Returns

@@ -320,6 +320,30 @@ def test_values_too_large_to_normalize_are_reported(layer, dtype):
         np.testing.assert_array_equal(bn_param[key], value)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("layer", ["batchnorm", "spatial_batchnorm"])
+def test_test_mode_values_that_overflow_once_normalized_are_reported(layer):
+    """Finite x, but a running variance so small that (x - mean) / sqrt(var + eps) overflows."""
+    shape, call = LARGE_VALUE_LAYERS[layer]
+    C = shape[1]
+    bn_param = {"mode": "test", "running_mean": np.zeros(C), "running_var": np.full(C, 1e-12)}
+    x = np.full(shape, 1e307)
+    with pytest.raises(ValueError, match=r"x has values too large to normalize in float64 \(largest magnitude "
+                                         r"1e\+307\): normalized with the running statistics .* they overflow"):
+        call(x, bn_param)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_non_finite_errors_are_value_errors_and_floating_point_errors():
+    """A ValueError for callers; a FloatingPointError for the training loop, which marks a
+    net whose activations overflowed as diverged (tests/test_solver.py)."""
+    with pytest.raises(ValueError) as caught:
+        batchnorm_forward(with_nan(X, (0, 0)), G5, B5, {"mode": "train"})
+    assert isinstance(caught.value, FloatingPointError)
+    with pytest.raises(FloatingPointError, match="too large to normalize"):
+        batchnorm_forward(X * 1e200, G5, B5, {"mode": "train"})
+
+
 def test_bad_input_leaves_bn_param_alone():
     """A rejected call must not have updated the running statistics first."""
     bn_param = {"mode": "train", "running_mean": np.zeros(5), "running_var": np.ones(5)}

@@ -422,7 +422,7 @@ def _bad_notebook():
         new_code_cell("y = 2", execution_count=None, metadata={"tags": ["skip-execution"]}),
         new_code_cell("z = 3", execution_count=None),
         new_code_cell("w = 4", execution_count=6),
-        new_code_cell("total = " + " + ".join(["value"] * 20), execution_count=7),  # 100 columns
+        new_code_cell("total = " + " + ".join(["value"] * 20), execution_count=7),  # 165 columns
     ]
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python", "display_name": "Python", "language": "python"}

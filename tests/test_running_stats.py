@@ -6,7 +6,8 @@ Each convention is checked against the closed form of its own documented formula
 after k steps (and two of the numbers are worked out by hand below). PyTorch's
 convention is also checked against PyTorch itself: golden values recorded once with
 torch 2.13.0 (BatchNorm1d and BatchNorm2d, 5 training steps) are always compared,
-and the live comparison runs when PyTorch is installed. PyTorch is not a dependency.
+and with PyTorch installed, `python tests/test_running_stats.py` repeats the comparison
+live (it is not a test: pytest never needs PyTorch, which is not a dependency).
 """
 
 import numpy as np

@@ -456,6 +456,15 @@ def test_tolerances_are_never_looser_than_float32s(dtype):
     assert passing <= float32_passing < 2e-4 and matching <= float32_matching < 2e-3
 
 
+def test_a_correct_result_in_extended_precision_passes():
+    def forward_longdouble(x, gamma, beta, bn_param):
+        out, cache = layers.batchnorm_forward(x, gamma, beta, bn_param)
+        return out.astype(np.longdouble), cache
+
+    report = check_batchnorm_forward(forward_longdouble)
+    assert report.passed and report.mistakes == [], str(report)
+
+
 def test_a_float16_result_is_named_and_its_rounding_explained():
     report = check_batchnorm_forward(bn_forward(dtype=np.float16))
     assert report.mistakes == ["wrong_output_dtype"], str(report)

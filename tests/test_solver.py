@@ -142,6 +142,28 @@ def test_diverging_net_stops_with_a_marked_history(digits):
     assert np.geterr()["over"] == "warn"  # the loop's error state was local
 
 
+@pytest.mark.parametrize("normalization", ["batchnorm", "layernorm"])
+def test_diverging_normalized_net_is_marked_not_crashed(normalization, digits):
+    """Plain SGD at learning rate 1e3 in float32: the activations before a normalization
+    layer grow until their variance overflows (matmul does not raise under np.errstate).
+    The layer's NonFiniteError is a FloatingPointError too, so the loop marks divergence."""
+    net = FullyConnectedNet([50, 50], normalization=normalization, dtype=np.float32, seed=0)
+    history = train(net, digits, num_epochs=3, batch_size=20, update_rule="sgd",
+                    optim_config={"learning_rate": 1e3}, progress=False)
+    assert history.diverged_at is not None
+    assert np.isnan(history.loss_history[-1])
+    assert all(np.isfinite(value).all() for value in net.params.values())
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_data_is_an_error_not_a_divergence(value, digits):
+    X_train = digits["X_train"].copy()
+    X_train[7, 3] = value
+    with pytest.raises(ValueError, match=r"data\['X_train'\] contains 1 NaN or inf value\(s\) \(first at index \(7, 3\)"):
+        train(FullyConnectedNet([10], seed=0), dict(digits, X_train=X_train), num_epochs=1,
+              batch_size=50, progress=False)
+
+
 def test_progress_bar_can_be_turned_off(digits, capsys):
     train(FullyConnectedNet([10], seed=0), digits, num_epochs=1, batch_size=100, progress=False)
     assert capsys.readouterr() == ("", "")

@@ -53,8 +53,9 @@ _RANK = {"wrong_output_dtype": -1, "wrong_output_shape": 1, "wrong_return_value"
 FLOAT64_AGREEMENT = 1e-7  # a float64 computation of the same formula agrees to ~1e-15
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 PASS_TOLERANCE = 1e3 * FLOAT32_EPS  # ~1.2e-4, for every dtype
-# The probes are float64; a result in float64, or in float32 on purpose, is fine.
-ACCEPTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+# The probes are float64; a result in float64, in float32 on purpose, or in extended
+# precision (np.longdouble: nothing is lost) is fine.
+ACCEPTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.longdouble))
 
 
 def tolerances(*arrays):
