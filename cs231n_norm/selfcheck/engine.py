@@ -794,10 +794,18 @@ def _rounding_only(runs, get_array, get_error):
     return bool(runs)
 
 
-def _rounding_note(quantity, runs, get_array, get_error):
-    worst = max(get_error(r) for r in runs)
-    return (f"apart from the rounding to {get_array(runs[0]).dtype}, {quantity} agrees with the correct "
-            f"result (largest error {format_error(worst)}, about what that dtype can hold): the formula is right")
+def _no_mistake_matched(session, quantity, runs, get_array, get_error, unexplained):
+    """No catalogued mistake matches the wrong `runs`: either the numbers are only the
+    rounding of a too-small dtype (a note: the formula is right), or
+    ``unexplained(worst run)`` joins the differences no mistake explains."""
+    if _rounding_only(runs, get_array, get_error):
+        worst = max(get_error(r) for r in runs)
+        session.notes.append(
+            f"apart from the rounding to {get_array(runs[0]).dtype}, {quantity} agrees with the correct "
+            f"result (largest error {format_error(worst)}, about what that dtype can hold): the formula is right"
+        )
+    else:
+        session.unexplained.append(unexplained(max(runs, key=get_error)))
 
 
 def _paren(name):
@@ -975,16 +983,13 @@ def diagnose_forward(session, runs):
             else:
                 seen = forward_evidence(session, runs, mistake_id, description, match_error)
             session.find(mistake_id, seen, strength=match_error)
-    if not matched and _rounding_only(wrong, lambda r: r.out, lambda r: r.out_error):
-        session.notes.append(_rounding_note("out", wrong, lambda r: r.out, lambda r: r.out_error))
-    elif not matched:
-        worst = max(wrong, key=lambda r: r.out_error)
-        session.unexplained.append(
+    if not matched:
+        _no_mistake_matched(session, "out", wrong, lambda r: r.out, lambda r: r.out_error, lambda worst: (
             f"{layer.forward_name}: out differs from the correct output (worst error "
             f"{format_error(worst.out_error)} on {worst.probe.label}{_nonfinite(worst.out)}) in a way that "
             "matches no mistake in the catalogue. Compare your formula with the docstring step by step, "
             "printing shapes and the per-feature mean and std of your normalized output."
-        )
+        ))
     return False
 
 
@@ -1132,18 +1137,14 @@ def diagnose_backward(session, runs):
             for mistake_id in ids:
                 session.find(mistake_id, backward_evidence(session, have, name, mistake_id, description, match_error),
                              strength=match_error)
-        if not matched and _rounding_only(wrong, lambda r, n=name: r.grads[n], lambda r, n=name: r.grad_errors[n]):
-            session.notes.append(_rounding_note(name, wrong, lambda r, n=name: r.grads[n],
-                                                lambda r, n=name: r.grad_errors[n]))
-        elif not matched:
-            worst = max(wrong, key=lambda r: r.grad_errors[name])
-            session.unexplained.append(
-                f"{layer.backward_name}: {name} differs from the correct gradient (worst error "
-                f"{format_error(worst.grad_errors[name])} on {worst.probe.label}{_nonfinite(worst.grads[name])}) "
-                "in a way that matches no "
-                "mistake in the catalogue. Check each backward step against its local derivative "
-                "(notebook 02's explorer checks every node numerically)."
-            )
+        if not matched:
+            _no_mistake_matched(session, name, wrong, lambda r, n=name: r.grads[n],
+                                lambda r, n=name: r.grad_errors[n], lambda worst, n=name: (
+                f"{layer.backward_name}: {n} differs from the correct gradient (worst error "
+                f"{format_error(worst.grad_errors[n])} on {worst.probe.label}{_nonfinite(worst.grads[n])}) "
+                "in a way that matches no mistake in the catalogue. Check each backward step against its "
+                "local derivative (notebook 02's explorer checks every node numerically)."
+            ))
 
 
 def classic_check(session, forward, backward, run):
@@ -1363,15 +1364,12 @@ def _test_mode(session, forward, rng, test_probe, reference_param):
         for mistake_id in ids:
             session.find(mistake_id, evidence_in_test_mode(layer, runs, mistake_id, description, match_error),
                          strength=match_error)
-    if not matched and _rounding_only(wrong, lambda r: r.out, lambda r: r.out_error):
-        session.notes.append(_rounding_note("test-mode out", wrong, lambda r: r.out, lambda r: r.out_error))
-    elif not matched:
-        worst = max(wrong, key=lambda r: r.out_error)
-        session.unexplained.append(
+    if not matched:
+        _no_mistake_matched(session, "test-mode out", wrong, lambda r: r.out, lambda r: r.out_error, lambda worst: (
             f"{layer.forward_name} in test mode: out differs from the correct output (error "
             f"{format_error(worst.out_error)} on {worst.probe.label}) in a way that matches no mistake in the "
             "catalogue. In test mode the output is gamma * (x - running_mean) / sqrt(running_var + eps) + beta."
-        )
+        ))
 
 
 def evidence_in_test_mode(layer, runs, mistake_id, description, match_error):
@@ -1449,16 +1447,14 @@ def _diagnose_running(session, forward, problems, learner_param, batch_means, ba
                     seen += _test_with_own_stats(session, forward, learner_param, test_probe)
                 session.find(mistake_id, seen, rank=_RUNNING_RANK, strength=match)
                 matched = True
-        if not matched and _rounding_only([stored], lambda a: a, lambda a: session.errors[key][label]):
-            session.notes.append(_rounding_note(f"bn_param['{key}']", [stored], lambda a: a,
-                                                lambda a: session.errors[key][label]))
-        elif not matched:
-            session.unexplained.append(
+        if not matched:
+            _no_mistake_matched(session, f"bn_param['{key}']", [stored], lambda a: a,
+                                lambda a: session.errors[key][label], lambda _: (
                 f"bn_param['{key}'] after {RUNNING_STEPS} train steps differs from the correct running "
                 f"average (error {format_error(session.errors[key][next(iter(session.errors[key]))])}) in a way "
                 "that matches no mistake in the catalogue: running = momentum * running + (1 - momentum) * batch, "
                 "starting from zeros, with the biased batch variance."
-            )
+            ))
 
 
 def _test_with_own_stats(session, forward, learner_param, test_probe):
