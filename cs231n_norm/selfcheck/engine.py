@@ -1246,10 +1246,11 @@ def running_section(session, forward):
     if not ok:
         return
     features = test_probe.gamma.size
-    problems = _compare_running(session, learner_param, reference_param, f"after {len(steps)} train steps", features)
+    label = f"after {len(steps)} train steps"
+    problems = _compare_running(session, learner_param, reference_param, label, features)
     if problems:
         _diagnose_running(session, forward, problems, learner_param, batch_means, batch_vars,
-                          layer.count(steps[0]), test_probe)
+                          layer.count(steps[0]), test_probe, label)
     else:  # right with the default momentum: is bn_param['momentum'] used at all?
         _given_momentum(session, forward, steps, features)
     if session.not_implemented is None:
@@ -1398,9 +1399,9 @@ def evidence_in_test_mode(layer, runs, mistake_id, description, match_error):
            f"(to {format_error(match_error)})"
 
 
-def _diagnose_running(session, forward, problems, learner_param, batch_means, batch_vars, count, test_probe):
+def _diagnose_running(session, forward, problems, learner_param, batch_means, batch_vars, count, test_probe, label):
+    """Name what is wrong with the running statistics of `problems` (label: when they were read)."""
     layer = session.layer
-    label = f"after {RUNNING_STEPS} train steps"
     start = 0.0
     found = set()
     missing = [k for k, v in problems.items() if isinstance(v, str) and v == "missing"]
@@ -1439,9 +1440,9 @@ def _diagnose_running(session, forward, problems, learner_param, batch_means, ba
         for mistake_id, description, value in variants[key]:
             match = error(stored, value)
             if match <= tolerances(stored)[1]:
-                seen = (f"bn_param['{key}'] after {RUNNING_STEPS} train steps (momentum left out of bn_param, so "
+                seen = (f"bn_param['{key}'] {label} (momentum left out of bn_param, so "
                         f"{MOMENTUM}; from zeros) differs from the correct value (error "
-                        f"{format_error(session.errors[key][next(iter(session.errors[key]))])}) and matches "
+                        f"{format_error(session.errors[key][label])}) and matches "
                         f"{description} (to {format_error(match)})")
                 if mistake_id == "running_std_instead_of_var":
                     seen += _test_with_own_stats(session, forward, learner_param, test_probe)
@@ -1450,8 +1451,8 @@ def _diagnose_running(session, forward, problems, learner_param, batch_means, ba
         if not matched:
             _no_mistake_matched(session, f"bn_param['{key}']", [stored], lambda a: a,
                                 lambda a: session.errors[key][label], lambda _: (
-                f"bn_param['{key}'] after {RUNNING_STEPS} train steps differs from the correct running "
-                f"average (error {format_error(session.errors[key][next(iter(session.errors[key]))])}) in a way "
+                f"bn_param['{key}'] {label} differs from the correct running "
+                f"average (error {format_error(session.errors[key][label])}) in a way "
                 "that matches no mistake in the catalogue: running = momentum * running + (1 - momentum) * batch, "
                 "starting from zeros, with the biased batch variance."
             ))
