@@ -121,6 +121,23 @@ def finite_input(
         )
 
 
+def parameter(name, value, dtype, shape, what):
+    """A layer's parameter (gamma, beta, ...): a finite float array of `shape`, converted to `dtype`.
+
+    `what` names it in the message for NaN or inf ("the scale gamma").
+    """
+    array = float_array(name, value, dtype=dtype)
+    same_shape(name, array, shape)
+    finite_input(name, array, needs=f"{what} must be finite")
+    return array
+
+
+def scale_and_shift(x, gamma, beta, shape):
+    """gamma and beta of a normalization layer: finite arrays of `shape` in x's dtype."""
+    return (parameter("gamma", gamma, x.dtype, shape, "the scale gamma"),
+            parameter("beta", beta, x.dtype, shape, "the shift beta"))
+
+
 def not_empty(name, array):
     """Raise if `array` has no elements (some axis of size 0)."""
     if array.size == 0:

@@ -244,12 +244,7 @@ def normalization_graph(x, gamma, beta, eps, axis):
     """
     x = check.float_array("x", x, ndim=2)
     check.not_empty("x", x)
-    gamma = check.float_array("gamma", gamma, dtype=x.dtype)
-    beta = check.float_array("beta", beta, dtype=x.dtype)
-    check.same_shape("gamma", gamma, (x.shape[1],))
-    check.same_shape("beta", beta, (x.shape[1],))
-    check.finite_input("gamma", gamma, needs="the scale gamma must be finite")
-    check.finite_input("beta", beta, needs="the shift beta must be finite")
+    gamma, beta = check.scale_and_shift(x, gamma, beta, (x.shape[1],))
     eps = check.positive_number("eps", eps)
     if axis not in (0, 1) or isinstance(axis, bool):
         raise ValueError(f"axis must be 0 (batch norm) or 1 (layer norm), got {check.describe(axis)}")
@@ -287,7 +282,7 @@ def normalization_graph(x, gamma, beta, eps, axis):
           r"y = z + \beta",
           r"\frac{\partial y}{\partial z} = 1,\quad \frac{\partial y}{\partial \beta} = 1 \text{ (summed over i)}")
     # NaN or inf in x, or values whose squares overflow, leave the (small) variance not finite
-    check.finite_input("x", x, statistic=g["var"].value, overflow="its variance overflows")
+    check.finite_input("x", x, statistic=g["var"].value)
     return g
 
 

@@ -45,23 +45,6 @@ from .graph import normalization_graph
 # ------------------------------------------------------------------ helpers
 
 
-def _feature_params(x, gamma, beta, shape):
-    """gamma and beta as finite arrays of `shape` in x's dtype."""
-    gamma = check.float_array("gamma", gamma, dtype=x.dtype)
-    beta = check.float_array("beta", beta, dtype=x.dtype)
-    check.same_shape("gamma", gamma, shape)
-    check.same_shape("beta", beta, shape)
-    check.finite_input("gamma", gamma, needs="the scale gamma must be finite")
-    check.finite_input("beta", beta, needs="the shift beta must be finite")
-    return gamma, beta
-
-
-def _finite_data(x, var):
-    """Raise if x held NaN or inf, or values whose variance overflows: `var`, the
-    layer's variance of x (a small array), is then not finite."""
-    check.finite_input("x", x, statistic=var, overflow="its variance overflows")
-
-
 def _cache_of(cache, layer, function):
     if not isinstance(cache, NormCache):
         raise TypeError(
@@ -92,13 +75,13 @@ def _finite_test_mode(x, x_hat):
     )
 
 
-def _finite_upstream(dout, *sums):
+def _finite_upstream(dout, *sums, names="the parameter gradients"):
     """Raise if dout held NaN or inf. `sums` are the parameter gradients the backward
-    pass has computed (dbeta = dout summed over the batch, dgamma): small arrays that
-    are not finite when dout is not, or when its values are too large to sum."""
+    pass has computed (dbeta = dout summed over the batch, dgamma; `names` says which):
+    small arrays that are not finite when dout is not, or when its values are too large to sum."""
     check.finite_input(
         "dout", dout, statistic=sums, needs="the backward pass needs a finite upstream gradient",
-        task="backpropagate", overflow="its sums over the batch (the parameter gradients) overflow",
+        task="backpropagate", overflow=f"its sums over the batch ({names}) overflow",
     )
 
 
@@ -231,7 +214,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     x = check.float_array("x", x, ndim=2)
     check.not_empty("x", x)
     N, D = x.shape
-    gamma, beta = _feature_params(x, gamma, beta, (D,))
+    gamma, beta = check.scale_and_shift(x, gamma, beta, (D,))
     mode, eps = _bn_settings(bn_param, D, x.dtype)
     extra = {"x_shape": x.shape}
 
@@ -244,15 +227,15 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     if N < 2:
         raise ValueError(f"x must hold at least 2 examples in train mode (the batch variance of one is 0), got shape {x.shape}")
     if bn_param.get("keep_graph", True):
-        graph = normalization_graph(x, gamma, beta, eps, axis=0)
+        graph = normalization_graph(x, gamma, beta, eps, axis=0)  # checks x for NaN, inf, overflow
         mean, var, inv_std = graph["mu"].value, graph["var"].value, graph["inv_std"].value
         x_hat, out = graph["x_hat"].value, graph["out"].value
     else:
         graph = None
         x_hat, mean, var, inv_std = normalize(x, (0,), eps)
+        check.finite_input("x", x, statistic=var)  # NaN, inf or overflow make the variance not finite
         out = gamma * x_hat
         out += beta  # in place: one large new array instead of two
-    _finite_data(x, var)
     update_running_stats(bn_param, mean[0], var[0], N)
     return out, NormCache("batchnorm", "train", x_hat, inv_std, gamma, (0,), graph, extra)
 
@@ -355,20 +338,20 @@ def layernorm_forward(x, gamma, beta, ln_param):
     """
     x = check.float_array("x", x, ndim=2)
     N, D = x.shape
-    gamma, beta = _feature_params(x, gamma, beta, (D,))
+    gamma, beta = check.scale_and_shift(x, gamma, beta, (D,))
     eps = _ln_settings(ln_param)
     if D < 2:
         raise ValueError(f"x must have at least 2 features for layer norm (the variance of one is 0), got shape {x.shape}")
     check.not_empty("x", x)
     if ln_param.get("keep_graph", True):
-        graph = normalization_graph(x, gamma, beta, eps, axis=1)
-        var, x_hat, inv_std, out = graph["var"].value, graph["x_hat"].value, graph["inv_std"].value, graph["out"].value
+        graph = normalization_graph(x, gamma, beta, eps, axis=1)  # checks x for NaN, inf, overflow
+        x_hat, inv_std, out = graph["x_hat"].value, graph["inv_std"].value, graph["out"].value
     else:
         graph = None
         x_hat, _, var, inv_std = normalize(x, (1,), eps)
+        check.finite_input("x", x, statistic=var)  # NaN, inf or overflow make the variance not finite
         out = gamma * x_hat
         out += beta  # in place: one large new array instead of two
-    _finite_data(x, var)
     return out, NormCache("layernorm", "train", x_hat, inv_std, gamma, (1,), graph, {"x_shape": x.shape})
 
 
@@ -441,9 +424,7 @@ def rmsnorm_forward(x, gamma, rms_param):
     x = check.float_array("x", x, ndim=2)
     check.not_empty("x", x)
     N, D = x.shape
-    gamma = check.float_array("gamma", gamma, dtype=x.dtype)
-    check.same_shape("gamma", gamma, (D,))
-    check.finite_input("gamma", gamma, needs="the scale gamma must be finite")
+    gamma = check.parameter("gamma", gamma, x.dtype, (D,), "the scale gamma")
     eps = check.positive_number("rms_param['eps']", check.param_dict("rms_param", rms_param).get("eps", 1e-5))
     check.optional_mode("rms_param", rms_param)
     x_hat, _, mean_square, inv_rms = normalize(x, (1,), eps, center=False)
@@ -486,7 +467,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     x = _nchw(x)
     check.not_empty("x", x)
     N, C, H, W = x.shape
-    gamma, beta = _feature_params(x, gamma, beta, (C,))
+    gamma, beta = check.scale_and_shift(x, gamma, beta, (C,))
     mode, eps = _bn_settings(bn_param, C, x.dtype)
     per_channel = (1, C, 1, 1)
     extra = {"x_shape": x.shape}
@@ -500,7 +481,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     if count < 2:
         raise ValueError(f"x must hold at least 2 values per channel in train mode (N*H*W >= 2), got shape {x.shape}")
     x_hat, mean, var, inv_std = normalize(x, (0, 2, 3), eps)
-    _finite_data(x, var)
+    check.finite_input("x", x, statistic=var)  # NaN, inf or overflow make the variance not finite
     update_running_stats(bn_param, mean.reshape(C), var.reshape(C), count)
     return gamma4 * x_hat + beta4, NormCache("spatial_batchnorm", "train", x_hat, inv_std, gamma4, (0, 2, 3), None, extra)
 
@@ -557,7 +538,7 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     if isinstance(G, bool) or not isinstance(G, (int, np.integer)) or G < 1 or C % G:
         raise ValueError(f"G must be a positive integer dividing the number of channels C={C}, got {check.describe(G)}")
     G = int(G)
-    gamma, beta = _feature_params(x, gamma, beta, (1, C, 1, 1))
+    gamma, beta = check.scale_and_shift(x, gamma, beta, (1, C, 1, 1))
     eps = check.positive_number("gn_param['eps']", check.param_dict("gn_param", gn_param).get("eps", 1e-5))
     check.optional_mode("gn_param", gn_param)
     if C // G * H * W < 2:
@@ -565,7 +546,7 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     check.not_empty("x", x)
     grouped = x.reshape(N, G, -1)  # contiguous channels share a group
     x_hat, _, var, inv_std = normalize(grouped, (2,), eps)
-    _finite_data(x, var)
+    check.finite_input("x", x, statistic=var)  # NaN, inf or overflow make the variance not finite
     x_hat = x_hat.reshape(x.shape)
     extra = {"x_shape": x.shape, "G": G}
     return gamma * x_hat + beta, NormCache("spatial_groupnorm", "train", x_hat, inv_std, gamma, (2,), None, extra)
@@ -649,10 +630,7 @@ def affine_backward(dout, cache):
     dout = check.float_array("dout", dout, dtype=x.dtype)
     check.same_shape("dout", dout, (len(x), w.shape[1]))
     db = dout.sum(axis=0)
-    check.finite_input(
-        "dout", dout, statistic=db, needs="the backward pass needs a finite upstream gradient",
-        task="backpropagate", overflow="its sum over the batch (db) overflows",
-    )
+    _finite_upstream(dout, db, names="db")
     dx = (dout @ w.T).reshape(x.shape)
     dw = x.reshape(len(x), -1).T @ dout
     return dx, dw, db
