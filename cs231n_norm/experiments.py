@@ -333,9 +333,14 @@ def _seed_list(seeds):
     for seed in seeds:
         if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed <= LARGEST_SEED:
             raise ValueError(f"seeds must be integers from 0 to 2**63 - 1, got {describe(seed)} in {list(seeds)}")
-    if len(set(int(s) for s in seeds)) != len(seeds):
-        raise ValueError(f"seeds must not repeat, got {list(seeds)}")
-    return [int(s) for s in seeds]
+    return _without_repeats("seeds", [int(s) for s in seeds])
+
+
+def _without_repeats(name, values):
+    """`values`, or a ValueError naming `name` if one of them occurs twice (it would train twice)."""
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} must not repeat, got {list(values)}")
+    return values
 
 
 def _dtype_name(dtype):
@@ -510,8 +515,7 @@ def weight_init_sensitivity(
     """
     data_dict, dataset_name, identity = _dataset_of(data)
     scales = _positive_floats("weight_scales", default_weight_scales() if weight_scales is None else weight_scales)
-    if len(set(scales)) != len(scales):
-        raise ValueError(f"weight_scales must not repeat, got {scales}")
+    scales = _without_repeats("weight_scales", scales)
     config = {
         "experiment": "weight_init",
         "dataset": identity,
@@ -568,7 +572,7 @@ def batch_size_experiment(
     config = {
         "experiment": "batch_size",
         "dataset": identity,
-        "batch_sizes": _positive_ints("batch_sizes", batch_sizes),
+        "batch_sizes": _without_repeats("batch_sizes", _positive_ints("batch_sizes", batch_sizes)),
         "norms": _norm_list(norms),
         "weight_scale": _positive_floats("weight_scale", [weight_scale])[0],
         "hidden_dims": _positive_ints("hidden_dims", hidden_dims),
@@ -578,8 +582,6 @@ def batch_size_experiment(
         "seeds": _seed_list(seeds),
         "dtype": _dtype_name(dtype),
     }
-    if len(set(config["batch_sizes"])) != len(config["batch_sizes"]):
-        raise ValueError(f"batch_sizes must not repeat, got {config['batch_sizes']}")
     _check_settings(data_dict, config["batch_sizes"], config["norms"], config["hidden_dims"], "batch_sizes")
     jobs = [(norm, size, [config["weight_scale"]]) for size in config["batch_sizes"] for norm in config["norms"]]
     columns, provenance = _cached(cache, config, lambda: _run_sweeps(data_dict, jobs, config, progress))
