@@ -13,6 +13,7 @@ from .gradcheck import (
     error_relative_to_largest,
     eval_numerical_gradient,
     eval_numerical_gradient_array,
+    numerical_gradients,
     rel_error,
 )
 from .graph import Graph, Node, check_step, explore_backward, normalization_graph

@@ -146,3 +146,37 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     finally:
         np.copyto(x, snapshot)
     return grad
+
+
+def numerical_gradients(layer_output, arrays, dout, h=1e-5):
+    """Numerical gradients of ``sum(layer_output(*arrays) * dout)`` with respect to each array.
+
+    The three calls a layer's gradient check makes (notebook 02 writes them out), in one:
+    each array in turn is nudged by :func:`eval_numerical_gradient_array` (on a copy)
+    while the others stay fixed.
+
+    Parameters
+    ----------
+    layer_output : callable taking the arrays positionally and returning the layer's
+        output, e.g. ``lambda x, gamma, beta: batchnorm_forward(x, gamma, beta, {"mode": "train"})[0]``
+    arrays : dict name -> ndarray, in the order `layer_output` takes them, e.g.
+        ``{"dx": x, "dgamma": gamma, "dbeta": beta}`` (the names are the result's keys)
+    dout : ndarray, shape of the output: the upstream gradient
+    h : float, the step
+
+    Returns
+    -------
+    dict name -> ndarray, the numerical gradient, shape of that array
+    """
+    if not isinstance(arrays, dict) or not arrays:
+        raise TypeError(f"arrays must be a non-empty dict of name -> array, got {describe(arrays)}")
+    names = list(arrays)
+
+    def output_with(name, value):
+        return layer_output(*(value if other == name else arrays[other] for other in names))
+
+    return {
+        name: eval_numerical_gradient_array(lambda v, name=name: output_with(name, v),
+                                            np.array(arrays[name], dtype=np.float64), dout, h)
+        for name in names
+    }

@@ -7,6 +7,7 @@ from cs231n_norm import (
     error_relative_to_largest,
     eval_numerical_gradient,
     eval_numerical_gradient_array,
+    numerical_gradients,
     rel_error,
 )
 
@@ -122,6 +123,26 @@ def test_error_relative_to_largest_values():
 def test_error_relative_to_largest_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match=r"same shape, got x \(2,\) and y \(3,\)"):
         error_relative_to_largest(np.zeros(2), np.zeros(3))
+
+
+def test_numerical_gradients_are_the_calls_one_by_one(rng):
+    """Each array nudged in turn, the others held: the same numbers as three explicit calls."""
+    x, w, b = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2)
+    dout = rng.normal(size=(4, 2))
+    snapshot = [a.copy() for a in (x, w, b)]
+
+    def output(x_, w_, b_):
+        return np.tanh(x_ @ w_ + b_)
+
+    grads = numerical_gradients(output, {"dx": x, "dw": w, "db": b}, dout)
+    assert list(grads) == ["dx", "dw", "db"]
+    np.testing.assert_array_equal(grads["dx"], eval_numerical_gradient_array(lambda v: output(v, w, b), x.copy(), dout))
+    np.testing.assert_array_equal(grads["dw"], eval_numerical_gradient_array(lambda v: output(x, v, b), w.copy(), dout))
+    np.testing.assert_array_equal(grads["db"], eval_numerical_gradient_array(lambda v: output(x, w, v), b.copy(), dout))
+    for before, after in zip(snapshot, (x, w, b)):
+        np.testing.assert_array_equal(before, after)
+    with pytest.raises(TypeError, match="arrays must be a non-empty dict"):
+        numerical_gradients(output, [x, w, b], dout)
 
 
 @pytest.mark.parametrize("h", [0, -1e-5, float("nan"), "1e-5"])

@@ -279,6 +279,7 @@ numerical = {
     "dbeta": eval_numerical_gradient_array(
         lambda v: forward(x, gamma, v), beta.copy(), dout),
 }
+# (later notebooks make these three calls with cs231n_norm.numerical_gradients)
 staged = {"dx": dx_layer, "dgamma": dgamma, "dbeta": dbeta}
 for name in staged:
     error = rel_error(staged[name], numerical[name])

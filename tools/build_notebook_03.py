@@ -54,7 +54,7 @@ from cs231n_norm import (
     batchnorm_backward_alt,
     batchnorm_forward,
     error_relative_to_largest,
-    eval_numerical_gradient_array,
+    numerical_gradients,
     explore_backward,
     normalize_backward,
     rel_error,
@@ -266,14 +266,8 @@ def bn_out(x_, gamma_, beta_):
     return batchnorm_forward(x_, gamma_, beta_, {"mode": "train"})[0]
 
 
-numerical = {
-    "dx": eval_numerical_gradient_array(
-        lambda v: bn_out(v, gamma, beta), x.copy(), dout),
-    "dgamma": eval_numerical_gradient_array(
-        lambda v: bn_out(x, v, beta), gamma.copy(), dout),
-    "dbeta": eval_numerical_gradient_array(
-        lambda v: bn_out(x, gamma, v), beta.copy(), dout),
-}
+# notebook 02's three eval_numerical_gradient_array calls (x, gamma, beta), in one
+numerical = numerical_gradients(bn_out, {"dx": x, "dgamma": gamma, "dbeta": beta}, dout)
 for name in simplified_grads:
     analytic, numeric = simplified_grads[name], numerical[name]
     error_to_largest = error_relative_to_largest(analytic, numeric)

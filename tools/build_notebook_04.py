@@ -48,7 +48,7 @@ from cs231n_norm import (
     batchnorm_backward_alt,
     batchnorm_forward,
     error_relative_to_largest,
-    eval_numerical_gradient_array,
+    numerical_gradients,
     layernorm_backward,
     layernorm_backward_staged,
     layernorm_forward,
@@ -313,18 +313,12 @@ we require $< 10^{-8}$. The typical mistakes give errors of order $0.1$ to $1$ (
 """, "slide"),
     code("""
 # layer norm, (N, D): one centred difference per entry of x, gamma and beta
+# (numerical_gradients makes notebook 02's three eval_numerical_gradient_array calls)
 def ln_out(x_, gamma_, beta_):
     return layernorm_forward(x_, gamma_, beta_, {})[0]
 
 
-numerical = {
-    "dx": eval_numerical_gradient_array(
-        lambda v: ln_out(v, gamma, beta), x.copy(), dout),
-    "dgamma": eval_numerical_gradient_array(
-        lambda v: ln_out(x, v, beta), gamma.copy(), dout),
-    "dbeta": eval_numerical_gradient_array(
-        lambda v: ln_out(x, gamma, v), beta.copy(), dout),
-}
+numerical = numerical_gradients(ln_out, {"dx": x, "dgamma": gamma, "dbeta": beta}, dout)
 analytic = dict(zip(numerical, layernorm_backward(dout, cache_ln)))
 for name in numerical:
     a, n = analytic[name], numerical[name]
@@ -377,14 +371,8 @@ print("per-channel mean of xs:", rounded(per_channel.mean(axis=1), 2))
 print("per-channel std of xs: ", rounded(per_channel.std(axis=1), 2))
 """, "subslide"),
     code("""
-numerical = {
-    "dx": eval_numerical_gradient_array(
-        lambda v: sbn_out(v, gamma_s, beta_s), xs.copy(), dout_s),
-    "dgamma": eval_numerical_gradient_array(
-        lambda v: sbn_out(xs, v, beta_s), gamma_s.copy(), dout_s),
-    "dbeta": eval_numerical_gradient_array(
-        lambda v: sbn_out(xs, gamma_s, v), beta_s.copy(), dout_s),
-}
+numerical = numerical_gradients(
+    sbn_out, {"dx": xs, "dgamma": gamma_s, "dbeta": beta_s}, dout_s)
 _, cache_s = spatial_batchnorm_forward(xs, gamma_s, beta_s, {"mode": "train"})
 analytic = dict(zip(numerical, spatial_batchnorm_backward(dout_s, cache_s)))
 for name in numerical:
@@ -412,14 +400,8 @@ print("per-channel mean of xg:", rounded(per_channel.mean(axis=1), 2))
 print("per-channel std of xg: ", rounded(per_channel.std(axis=1), 2))
 """, "subslide"),
     code("""
-numerical = {
-    "dx": eval_numerical_gradient_array(
-        lambda v: gn_out(v, gamma_g, beta_g), xg.copy(), dout_g),
-    "dgamma": eval_numerical_gradient_array(
-        lambda v: gn_out(xg, v, beta_g), gamma_g.copy(), dout_g),
-    "dbeta": eval_numerical_gradient_array(
-        lambda v: gn_out(xg, gamma_g, v), beta_g.copy(), dout_g),
-}
+numerical = numerical_gradients(
+    gn_out, {"dx": xg, "dgamma": gamma_g, "dbeta": beta_g}, dout_g)
 _, cache_g = spatial_groupnorm_forward(xg, gamma_g, beta_g, G, {})
 analytic = dict(zip(numerical, spatial_groupnorm_backward(dout_g, cache_g)))
 for name in numerical:
@@ -459,12 +441,8 @@ print("RMSNorm x_hat, root mean square of each example:", rounded(rms, 4))
 print("RMSNorm x_hat, mean of each example:", rounded(cache_rms.x_hat.mean(axis=1), 2))
 """),
     code("""
-numerical = {
-    "dx": eval_numerical_gradient_array(
-        lambda v: rmsnorm_forward(v, gamma, {})[0], x.copy(), dout),
-    "dgamma": eval_numerical_gradient_array(
-        lambda v: rmsnorm_forward(x, v, {})[0], gamma.copy(), dout),
-}
+numerical = numerical_gradients(lambda x_, gamma_: rmsnorm_forward(x_, gamma_, {})[0],
+                                {"dx": x, "dgamma": gamma}, dout)
 analytic = dict(zip(numerical, rmsnorm_backward(dout, cache_rms)))
 for name in numerical:
     a, n = analytic[name], numerical[name]
