@@ -33,6 +33,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,58 +95,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _process_table() -> dict[int, tuple[int, int, str]]:
-    """``{pid: (parent pid, start time, state)}`` of every process, from Linux's /proc (elsewhere
-    empty: then nothing a server started is tracked)."""
-    table = {}
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as stat_file:
-                    stat = stat_file.read().decode(errors="replace")
-            except OSError:  # ended meanwhile
-                continue
-            # after "pid (command)": state, ppid, ... starttime is the 20th field after ")"
-            fields = stat[stat.rindex(")") + 2:].split()
-            table[int(entry.name)] = (int(fields[1]), int(fields[19]), fields[0])
-    return table
+def _running(processes) -> list:
+    """The psutil processes of `processes` that have not ended (a zombie has ended: it
+    only waits to be reaped by whoever adopted it)."""
+    running = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                running.append(process)
+    return running
 
 
-class Process:
-    """A process recorded by pid and start time (a reused pid is another process)."""
-
-    def __init__(self, pid: int, start_time: int):
-        self.pid, self.start_time = pid, start_time
-        try:
-            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-            self.command = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
-        except OSError:
-            self.command = "?"
-
-    def alive(self) -> bool:
-        entry = _process_table().get(self.pid)
-        # a zombie (Z) has ended; it only waits to be reaped by whoever adopted it
-        return entry is not None and entry[1] == self.start_time and entry[2] not in "ZX"
-
-    def signal(self, signum):
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signum)
-
-    def __repr__(self):
-        return f"pid {self.pid}: {self.command[:160]}"
-
-
-def _wait_until_ended(processes, timeout: float) -> list[Process]:
-    """Wait up to `timeout` s for `processes` to end; returns those still alive."""
+def _wait_until_ended(processes, timeout: float) -> list:
+    """Wait up to `timeout` s for `processes` to end; returns those still running."""
     deadline = time.monotonic() + timeout
-    alive = [process for process in processes if process.alive()]
-    while alive and time.monotonic() < deadline:
+    running = _running(processes)
+    while running and time.monotonic() < deadline:
         time.sleep(0.1)
-        alive = [process for process in alive if process.alive()]
-    return alive
+        running = _running(running)
+    return running
+
+
+def _signal(processes, signum):
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signum)
 
 
 class Server:
@@ -160,9 +134,9 @@ class Server:
             stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.stopped = False
-        self.started_processes: list[Process] = []  # the server's descendants when it was stopped
-        self.terminated: list[Process] = []  # those still alive once the server had gone
-        self.left_over: list[Process] = []  # those still alive after SIGTERM and SIGKILL
+        self.started_processes = []  # psutil processes: the server's descendants when it was stopped
+        self.terminated = []  # those still running once the server had gone
+        self.left_over = []  # those still running after SIGTERM and SIGKILL
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -171,15 +145,13 @@ class Server:
         self._log.flush()
         return self.log_path.read_text(errors="replace")[-chars:]
 
-    def descendants(self) -> list[Process]:
-        """Every living process the server started (its kernels, and what they started)."""
-        table = _process_table()
-        found, parents = [], {self.process.pid}
-        while parents:
-            children = [pid for pid, (ppid, _, state) in table.items() if ppid in parents and state not in "ZX"]
-            found += [Process(pid, table[pid][1]) for pid in children]
-            parents = set(children)
-        return found
+    def descendants(self) -> list:
+        """Every running process the server started (its kernels, and what they started):
+        psutil processes, which know their start time (a reused pid is another process)."""
+        try:
+            return _running(psutil.Process(self.process.pid).children(recursive=True))
+        except psutil.NoSuchProcess:
+            return []
 
     def wait_ready(self, path: str, timeout: float):
         deadline = time.monotonic() + timeout
@@ -204,15 +176,15 @@ class Server:
         raise TimeoutError(f"server not ready at {self.url(path)} after {timeout} s ({last_error}); "
                            f"log {self.log_path}:\n{self.log_tail()}")
 
-    def stop(self, check: bool = True):
+    def stop(self, check: bool = True, own_end_wait: float = 10, term_wait: float = 5):
         """Stop the server and the kernels it started.
 
         1. record the server's descendants (kernels run in sessions of their own, so a
            signal to the server's process group does not reach them);
         2. SIGTERM to the server's group (the server shuts its kernels down), SIGKILL
            to what is left of the group after 15 s;
-        3. any recorded process still alive 10 s after the server has gone gets
-           SIGTERM, then SIGKILL after 5 s.
+        3. any recorded process still alive `own_end_wait` s after the server has gone
+           gets SIGTERM, then SIGKILL after `term_wait` s.
 
         With `check`, raises AssertionError if a recorded process is still alive then.
         How each one ended is written at the end of the server's log.
@@ -230,12 +202,10 @@ class Server:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
         # a kernel whose server has gone also ends by itself (its parent poller notices)
-        self.terminated = _wait_until_ended(self.started_processes, timeout=10)
-        for process in self.terminated:
-            process.signal(signal.SIGTERM)
-        still_alive = _wait_until_ended(self.terminated, timeout=5)
-        for process in still_alive:
-            process.signal(signal.SIGKILL)
+        self.terminated = _wait_until_ended(self.started_processes, timeout=own_end_wait)
+        _signal(self.terminated, signal.SIGTERM)
+        still_alive = _wait_until_ended(self.terminated, timeout=term_wait)
+        _signal(still_alive, signal.SIGKILL)
         self.left_over = _wait_until_ended(still_alive, timeout=5)
         self._log.write((
             f"\n[browser tests] server stopped (status {self.process.returncode}); it had started "
