@@ -163,20 +163,15 @@ def sensitivity(data, settings, norm, scale, dtype, nudge):
     return relative_difference(losses(1 + nudge), losses(1.0))
 
 
-def summary(times):
-    if len(times) == 1:
-        return f"{times[0]:.2f} s"
-    return f"{statistics.median(times):.2f} s ({min(times):.2f}-{max(times):.2f})"
+def summary(values, unit=" s"):
+    """'5.26 s (5.22-5.47)': the median over the rounds, then the range (alone for one round)."""
+    if len(values) == 1:
+        return f"{values[0]:.2f}{unit}"
+    return f"{statistics.median(values):.2f}{unit} ({min(values):.2f}-{max(values):.2f})"
 
 
 def ratios_per_round(times, slow, fast):
     return [s / f for s, f in zip(times[slow], times[fast])]
-
-
-def ratio_summary(ratios):
-    if len(ratios) == 1:
-        return f"{ratios[0]:.2f}x"
-    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def agreement_lines(dtype_name, checks):
@@ -256,7 +251,7 @@ def write_report(path, settings, data_message, wall, cpu, loads, checks, sweep32
         "|---|---|---|",
     ]
     for name, wall_ratios, cpu_ratios in ratio_rows:
-        lines.append(f"| {name} | {ratio_summary(wall_ratios)} | {ratio_summary(cpu_ratios)} |")
+        lines.append(f"| {name} | {summary(wall_ratios, 'x')} | {summary(cpu_ratios, 'x')} |")
     lines += [
         "",
         "Targets of the issue (whole experiment under 15 s wall, at least 3x faster than one by one), stated plainly:",
