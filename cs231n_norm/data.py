@@ -87,8 +87,11 @@ class _DtypeSpec:
         self.byteorder = "="
 
     def __setstate__(self, state):
-        if isinstance(state, tuple) and len(state) >= 2 and state[1] in ("<", ">", "|", "="):
-            self.byteorder = state[1]
+        byteorder = state[1] if isinstance(state, tuple) and len(state) >= 2 else None
+        if isinstance(byteorder, bytes):  # a Python 2 str, as in the original CIFAR-10 files
+            byteorder = byteorder.decode("latin1")
+        if byteorder in ("<", ">", "|", "="):
+            self.byteorder = byteorder
         else:
             raise pickle.UnpicklingError(f"unexpected numpy dtype state: {describe(state)}")
 

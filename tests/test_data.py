@@ -1,6 +1,7 @@
 """Datasets: the offline digits default, the safe CIFAR-10 reader, the seeded split."""
 import os
 import pickle
+import struct
 
 import numpy as np
 import pytest
@@ -46,6 +47,55 @@ def test_python2_module_name_for_numpy_is_accepted():
     old = raw.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
     assert old != raw
     np.testing.assert_array_equal(safe_unpickle(old)[b"data"], images)
+
+
+def python2_string(value):
+    """A Python 2 str as cPickle writes it: SHORT_BINSTRING, or BINSTRING from 256 bytes."""
+    if len(value) < 256:
+        return b"U" + bytes([len(value)]) + value
+    return b"T" + struct.pack("<i", len(value)) + value
+
+
+def python2_int(value):
+    """BININT1 / BININT2 / BININT, as protocol 2 writes a small non-negative int."""
+    if value < 256:
+        return b"K" + bytes([value])
+    return b"M" + struct.pack("<H", value) if value < 65536 else b"J" + struct.pack("<i", value)
+
+
+def python2_batch(images, labels):
+    """A CIFAR-10 batch in the bytes Python 2's cPickle (protocol 2) wrote the original files in.
+
+    Every str of the file is a Python 2 str (read back as bytes), including the ndarray's
+    typecode and its dtype's byte order, and the numpy module is numpy.core.multiarray.
+    """
+    rows, columns = images.shape
+    array = (
+        b"cnumpy.core.multiarray\n_reconstruct\n" b"cnumpy\nndarray\n" + python2_int(0) + b"\x85"
+        + python2_string(b"b") + b"\x87R"
+        + b"(" + python2_int(1) + python2_int(rows) + python2_int(columns) + b"\x86"
+        + b"cnumpy\ndtype\n" + python2_string(b"u1") + python2_int(0) + python2_int(1) + b"\x87R"
+        + b"(" + python2_int(3) + python2_string(b"|") + b"NNN" + b"J\xff\xff\xff\xff" * 2 + python2_int(0) + b"tb"
+        + b"\x89" + python2_string(images.tobytes()) + b"tb"
+    )
+    return (b"\x80\x02}(" + python2_string(b"data") + array
+            + python2_string(b"labels") + b"](" + b"".join(python2_int(label) for label in labels) + b"e"
+            + python2_string(b"batch_label") + python2_string(b"training batch 1 of 5") + b"u.")
+
+
+def test_batch_written_by_python2_as_the_real_files_are_is_read(tmp_path):
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, size=(4, 3072), dtype=np.uint8)
+    labels = [3, 0, 9, 1]
+    raw = python2_batch(images, labels)
+    # the bytes are a genuine numpy pickle: the standard (unsafe) unpickler reads the same arrays
+    reference = pickle.loads(raw, encoding="bytes")
+    np.testing.assert_array_equal(reference[b"data"], images)
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(raw)
+    got_images, got_labels = load_cifar10_batch(path)
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_labels, labels)
 
 
 def test_big_endian_and_fortran_arrays_are_rebuilt_correctly():
