@@ -20,7 +20,10 @@ results.
 Entries are written atomically (a temporary file in the same folder, then
 ``os.replace``), so a crash mid-write never leaves half a file under the real
 name, and read with ``np.load(allow_pickle=False)``, so a cache file cannot run
-code. A damaged or mismatched entry is recomputed with a warning, never a crash.
+code. A damaged or mismatched entry is recomputed with a warning, never a crash:
+besides the zip's own checksums, each entry records the name, dtype and shape
+of every array it holds, so a readable file that lost an array, or had one
+replaced by another of a different shape, counts as damaged too.
 """
 from __future__ import annotations
 
@@ -42,7 +45,8 @@ from .data import default_data_dir
 
 CONFIG_FIELD = "__config__"  # the canonical JSON, stored in the entry to detect mismatches
 SECONDS_FIELD = "__compute_seconds__"  # wall time of the computation that made the entry
-RESERVED_FIELDS = (CONFIG_FIELD, SECONDS_FIELD)
+LAYOUT_FIELD = "__layout__"  # name, dtype and shape of every stored array, to detect missing or altered ones
+RESERVED_FIELDS = (CONFIG_FIELD, SECONDS_FIELD, LAYOUT_FIELD)
 
 
 def package_version() -> str:
@@ -105,6 +109,11 @@ def _plain(value):
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     raise TypeError(f"config values must be JSON data (str, numbers, lists, dicts), got {describe(value)}")
+
+
+def layout(arrays) -> dict:
+    """{name: [dtype, shape]} of a dict of arrays, as JSON-ready lists (what an entry records)."""
+    return {name: [value.dtype.str, list(value.shape)] for name, value in arrays.items()}
 
 
 def cache_key(config) -> str:
@@ -182,8 +191,11 @@ class ResultsCache:
             stored_config = arrays.pop(CONFIG_FIELD, None)
             if stored_config is None or str(stored_config) != expected:
                 raise ValueError("its stored configuration does not match the requested one")
+            stored_layout = arrays.pop(LAYOUT_FIELD, None)
             seconds = arrays.pop(SECONDS_FIELD, None)
             seconds = None if seconds is None else float(seconds)
+            if stored_layout is None or json.loads(str(stored_layout)) != layout(arrays):
+                raise ValueError("its arrays are not the ones it was written with (missing, extra or reshaped)")
         except (OSError, ValueError, TypeError, EOFError, KeyError, zipfile.BadZipFile) as error:
             warnings.warn(
                 f"results cache entry {path.name} is damaged ({type(error).__name__}: {error}); recomputing it",
@@ -205,7 +217,8 @@ class ResultsCache:
         for name, value in arrays.items():
             if value.dtype.hasobject:
                 raise TypeError(f"arrays[{name!r}] has object dtype, which cannot be stored without pickle")
-        extra = {CONFIG_FIELD: np.array(canonical_json(key_config(config)))}
+        extra = {CONFIG_FIELD: np.array(canonical_json(key_config(config))),
+                 LAYOUT_FIELD: np.array(json.dumps(layout(arrays), sort_keys=True))}
         if compute_seconds is not None:
             extra[SECONDS_FIELD] = np.array(float(compute_seconds))
         path = self.path_for(config)

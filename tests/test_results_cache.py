@@ -105,6 +105,17 @@ def test_canonical_json_is_plain_and_refuses_what_it_cannot_hold():
         cache_key([1, 2])
 
 
+def rewritten(change):
+    """A damage that rewrites a readable entry (its configuration kept) after change(arrays)."""
+    def damage(path):
+        with np.load(path) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        change(arrays)
+        with open(path, "wb") as file:
+            np.savez(file, **arrays)
+    return damage
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -112,8 +123,14 @@ def test_canonical_json_is_plain_and_refuses_what_it_cannot_hold():
         lambda path: path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2]),  # truncated
         lambda path: path.write_bytes(b""),
         lambda path: np.savez(path, best_val_acc=np.zeros(2)),  # no stored configuration
+        rewritten(lambda arrays: arrays.pop("norm")),
+        rewritten(lambda arrays: arrays.update(best_val_acc=np.zeros(0))),
+        rewritten(lambda arrays: arrays.update(norm=np.array([1.0, 2.0]))),
+        rewritten(lambda arrays: arrays.update(extra=np.zeros(3))),
+        rewritten(lambda arrays: arrays.pop(results_cache.LAYOUT_FIELD)),
     ],
-    ids=["garbage", "truncated", "empty", "no-config"],
+    ids=["garbage", "truncated", "empty", "no-config", "array-missing", "array-emptied", "array-retyped",
+         "array-added", "no-layout"],
 )
 def test_damaged_entry_is_recomputed_with_a_warning(tmp_path, damage):
     cache = ResultsCache(tmp_path)
