@@ -169,10 +169,20 @@ def positive_number(name, value):
     return float(value)
 
 
-def number_in_unit_interval(name, value):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1], got {describe(value)}")
+def number_in_unit_interval(name, value, include_one=True):
+    """`value` as a float in [0, 1] (in [0, 1) with include_one=False), or a ValueError naming `name`."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not real or not (0.0 <= value <= 1.0 if include_one else 0.0 <= value < 1.0):
+        raise ValueError(f"{name} must be a number in [0, {'1]' if include_one else '1)'}, got {describe(value)}")
     return float(value)
+
+
+def decay_factor(name, value):
+    """`value` as a float in (0, 1] (a factor applied to the learning rate every epoch)."""
+    value = positive_number(name, value)
+    if value > 1:
+        raise ValueError(f"{name} must be in (0, 1], got {value}")
+    return value
 
 
 def param_dict(name, value):

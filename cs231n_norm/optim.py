@@ -124,8 +124,9 @@ def adam(w, dw, config=None, out=None):
     """
     defaults = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "t": 0}
     w, dw, config = _prepare(w, dw, config, defaults, out)
-    beta1 = check.number_in_unit_interval("config['beta1']", config["beta1"])
-    beta2 = check.number_in_unit_interval("config['beta2']", config["beta2"])
+    # beta = 1 would never let the moments move from 0, and divides by 1 - beta^t = 0
+    beta1 = check.number_in_unit_interval("config['beta1']", config["beta1"], include_one=False)
+    beta2 = check.number_in_unit_interval("config['beta2']", config["beta2"], include_one=False)
     eps = check.positive_number("config['epsilon']", config["epsilon"])
     m = _state(config, "m", w, out)
     v = _state(config, "v", w, out)

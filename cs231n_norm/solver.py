@@ -163,9 +163,7 @@ def train(model, data, *, num_epochs, batch_size, update_rule="adam", optim_conf
     rule = get_update_rule(update_rule)
     if optim_config is not None:
         check.param_dict("optim_config", optim_config)
-    lr_decay = check.positive_number("lr_decay", lr_decay)
-    if lr_decay > 1:
-        raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
+    lr_decay = check.decay_factor("lr_decay", lr_decay)
     schedule = minibatch_schedule(len(X_train), batch_size, num_epochs, seed)
     train_subset = evaluation_subset(len(X_train), num_train_samples, seed, "num_train_samples")
     val_subset = evaluation_subset(len(X_val), num_val_samples, seed, "num_val_samples")

@@ -463,7 +463,7 @@ def train_sweep(data, *, hidden_dims, normalization, weight_scales, num_epochs, 
         raise ValueError(f"seeds must be non-negative integers, got {seeds}")
     seeds = [int(s) for s in seeds]
     learning_rate = check.positive_number("learning_rate", learning_rate)
-    lr_decay = check.positive_number("lr_decay", lr_decay)
+    lr_decay = check.decay_factor("lr_decay", lr_decay)
     rule = get_update_rule(update_rule)
     if np.dtype(dtype).type not in check.FLOAT_DTYPES:
         raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}")

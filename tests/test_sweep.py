@@ -173,6 +173,7 @@ def test_weight_init_lesson_at_the_smallest_scale():
         ({"dtype": np.float16}, TypeError, "dtype must be"),
         ({"batch_size": 1000}, ValueError, "batch_size must be at most"),
         ({"workers": 0}, ValueError, "workers must be a positive integer"),
+        ({"lr_decay": 5.0}, ValueError, r"lr_decay must be in \(0, 1\], got 5.0"),  # as train() says
     ],
 )
 def test_bad_arguments_are_named(change, error, message, digits):
