@@ -277,7 +277,7 @@ def load_data(args):
     """The dataset, or a UsageError naming the option at fault."""
     import pickle
 
-    from .data import SplitSizeError, load_dataset
+    from .data import SplitSizeError, cifar10_available, load_dataset
 
     try:
         return load_dataset(args.dataset, num_train=args.num_train, num_val=args.num_val,
@@ -290,8 +290,10 @@ def load_data(args):
         raise UsageError("--num-train", f"got {error.value}, needs at most {error.maximum} (the data's "
                                         f"{error.total} examples minus the {error.num_val} of --num-val)") from None
     except (ValueError, OSError, pickle.UnpicklingError) as error:
-        # CIFAR-10 missing, unreadable or damaged: the files in --data-dir are at fault
-        raise UsageError("--data-dir", str(error)) from None
+        # CIFAR-10 asked for but not downloaded: --dataset is at fault (unless a --data-dir was
+        # given); files there but unreadable or damaged: the files in --data-dir are
+        option = "--data-dir" if args.data_dir is not None or cifar10_available() else "--dataset"
+        raise UsageError(option, str(error)) from None
 
 
 def _available_memory():

@@ -283,3 +283,14 @@ def test_auto_picks_cifar_when_its_batches_are_in_the_data_dir(tmp_path, capsys)
     assert document["dataset"] == "cifar10"
     assert document["config"]["dataset"]["num_train"] == 100
     assert "CIFAR-10" in captured.err and "--dataset digits" in captured.err
+
+
+def test_cifar10_not_downloaded_is_blamed_on_the_dataset_option(tmp_path, monkeypatch, capsys):
+    """--dataset cifar10 without the files: the option given is named, not --data-dir (not given)."""
+    from cs231n_norm import data
+
+    monkeypatch.setattr(data, "default_data_dir", lambda: tmp_path)  # a data/ folder without CIFAR-10
+    with pytest.raises(SystemExit) as exit_info:
+        main(["weight-init", "--dataset", "cifar10", "--no-cache"])
+    line = one_error_line(capsys, exit_info)
+    assert "argument --dataset: CIFAR-10 not found" in line and "download_cifar10.py" in line
