@@ -1,5 +1,6 @@
 """Tests of the sweep trainer (cs231n_norm.sweep): same numbers as one-by-one training, faster."""
 
+import re
 import warnings
 
 import numpy as np
@@ -205,6 +206,25 @@ def test_benchmark_script_runs_and_writes_its_report(tmp_path, capsys):
     assert "| float64, like for like (one core each) |" in report
     float64_agreement = next(line for line in report.splitlines() if line.startswith("- float64:"))
     assert "best validation accuracy identical for 6 of 6" in float64_agreement
+    capsys.readouterr()
+
+
+def test_scaling_benchmark_runs_and_writes_its_report(tmp_path, capsys):
+    """Smoke run of benchmarks/bench_sweep_scaling.py (1 epoch, K = 1, 2, 4); no timing is asserted."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_sweep_scaling.py"
+    module = runpy.run_path(str(script))
+    # per net: the sweep's median over the rounds / K, one by one's median / its number of nets
+    assert module["per_net"]({4: [2.0, 1.0, 9.0]}, [6.0, 5.0, 7.0], 3, 4) == (0.5, 2.0)
+    module["main"](["--quick", "--rounds", "1", "--output", str(tmp_path / "scaling.md")])
+    report = (tmp_path / "scaling.md").read_text()
+    assert "| normalization | K = 1 | K = 2 | K = 4 |" in report
+    assert "| normalization | K = 1 | K = 2 | K = 4 | one by one |" in report
+    for norm in ("none", "batchnorm", "layernorm", "all three"):
+        rows = [line for line in report.splitlines() if line.startswith(f"| {norm} | ")]
+        assert rows and all(re.search(r"\d+ ms, \d+\.\d\dx", row) for row in rows[-1:]), norm
     capsys.readouterr()
 
 
