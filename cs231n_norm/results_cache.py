@@ -195,7 +195,7 @@ class ResultsCache:
             seconds = arrays.pop(SECONDS_FIELD, None)
             seconds = None if seconds is None else float(seconds)
             if stored_layout is None or json.loads(str(stored_layout)) != layout(arrays):
-                raise ValueError("its arrays are not the ones it was written with (missing, extra or reshaped)")
+                raise ValueError("its arrays are not the ones it was written with (missing, extra, retyped or reshaped)")
         except (OSError, ValueError, TypeError, EOFError, KeyError, zipfile.BadZipFile) as error:
             warnings.warn(
                 f"results cache entry {path.name} is damaged ({type(error).__name__}: {error}); recomputing it",
