@@ -154,6 +154,8 @@ scales = result.columns["weight_scale"]
 bn_up_to_a_quarter = result.select(norm="batchnorm") & (scales <= 0.25)
 bn_worst = result.columns["best_val_acc"][bn_up_to_a_quarter].min()
 assert bn_worst >= 0.95, "BN: >= 95% at every scale up to 0.25"
+"""),
+    code("""
 for norm in ("batchnorm", "layernorm"):
     fit = result.columns["best_train_acc"][result.select(norm=norm)].min()
     assert fit >= 0.95, f"{norm}: >= 95% training accuracy at every scale"
@@ -167,7 +169,7 @@ assert abs(loss_at[smallest] - np.log(10)) < 0.01, "at 1e-4: the uniform guess"
 assert loss_at[largest] > 100, "at s = 1: a loss in the hundreds"
 print(f"baseline: final loss {loss_at[smallest]:.3f} at scale {smallest:.0e} "
       f"(ln 10 = {np.log(10):.3f}), {loss_at[largest]:.0f} at scale {largest:.0e}")
-"""),
+""", "subslide"),
     md(r"""
 ## Inside the nets at initialization
 
