@@ -105,7 +105,8 @@ out, cache = batchnorm_forward(x, np.ones(D), np.zeros(D), {"mode": "train"})
 batch_var = x.var(axis=0)  # biased, 1/N
 expected_std = np.sqrt(batch_var / (batch_var + 1e-5))
 assert np.allclose(out.mean(axis=0), 0.0, atol=1e-12), "each feature (column): mean 0"
-assert np.allclose(out.std(axis=0), expected_std, rtol=1e-12), "std sqrt(var/(var+eps))"
+assert np.allclose(out.std(axis=0), expected_std,
+                   rtol=1e-12, atol=0), "std sqrt(var/(var+eps))"
 assert np.allclose(out.std(axis=0), 1.0, atol=1e-4), "... which is 1 up to eps"
 assert not np.allclose(out.mean(axis=1), 0.0, atol=0.1), (
     "the rows (examples) are NOT normalized: BN works per feature"
@@ -118,8 +119,10 @@ print("after BN, mean of the first 4 examples:", rounded(out.mean(axis=1)[:4], 2
     md("""
 Notice the last line: the *rows* are not normalized. BN averages **down the batch axis**
 (axis 0), once per feature. Layer norm (notebook 04) averages along the other axis.
-The smallest feature variance here is $0.5^2 = 0.25$, so its standard deviation after BN is
-$\\sqrt{0.25/(0.25 + 10^{-5})} \\approx 0.99998$: not exactly 1, and the check above knows by how much.
+The feature with the smallest spread was drawn with variance $0.5^2 = 0.25$ (its batch variance
+is close to that), so its standard deviation after BN is about
+$\\sqrt{0.25/(0.25 + 10^{-5})} \\approx 0.99998$: not exactly 1, and the check above knows by how
+much (it uses the batch's own variance).
 """, "subslide"),
     # ------------------------------------------------------------------ gamma beta
     md("""
@@ -142,7 +145,8 @@ out_affine, _ = batchnorm_forward(x, gamma, beta, {"mode": "train"})
 s = out.std(axis=0)  # the std of x_hat: 1 up to eps (times |gamma| below)
 
 assert np.allclose(out_affine.mean(axis=0), beta, atol=1e-12), "the output mean is beta"
-assert np.allclose(out_affine.std(axis=0), np.abs(gamma) * s, rtol=1e-12), "std |gamma|"
+assert np.allclose(out_affine.std(axis=0), np.abs(gamma) * s,
+                   rtol=1e-12, atol=0), "std |gamma|"
 sigma_B, mu_B = np.sqrt(batch_var + 1e-5), x.mean(axis=0)  # this batch's statistics
 undo, _ = batchnorm_forward(x, sigma_B, mu_B, {"mode": "train"})
 assert np.allclose(undo, x, rtol=1e-12, atol=1e-12), "this batch comes back unchanged"
@@ -266,7 +270,8 @@ ones, zeros = np.ones(D), np.zeros(D)
 
 bn_param = {"mode": "train", "momentum": 0.9}
 batchnorm_forward(batches[0], ones, zeros, bn_param)
-assert np.allclose(bn_param["running_mean"], 0.1 * batches[0].mean(axis=0), rtol=1e-12)
+assert np.allclose(bn_param["running_mean"], 0.1 * batches[0].mean(axis=0),
+                   rtol=1e-12, atol=0)
 bn_param["mode"] = "test"
 cold, _ = batchnorm_forward(test_batch, ones, zeros, bn_param)
 assert np.any(np.abs(cold.mean(axis=0)) > 5), "one step of training is not enough"
@@ -284,7 +289,8 @@ stored_var = bn_param["running_var"].copy()
 warm, _ = batchnorm_forward(test_batch, ones, zeros, bn_param)
 
 by_hand = (test_batch - stored_mean) / np.sqrt(stored_var + 1e-5)
-assert np.allclose(warm, by_hand, rtol=1e-12), "test mode uses the running stats"
+assert np.allclose(warm, by_hand,
+                   rtol=1e-12, atol=0), "test mode uses the running stats"
 assert np.array_equal(bn_param["running_mean"], stored_mean), "test mode: no update"
 assert np.array_equal(bn_param["running_var"], stored_var)
 assert np.all(np.abs(warm.mean(axis=0)) < 0.3), "close to normalized..."
@@ -299,7 +305,7 @@ print("test mode after 150 steps: output mean", mean_warm, " std", std_warm)
     code("""
 # Test mode: an example's output does not depend on its batch-mates; train mode: it does
 alone, _ = batchnorm_forward(test_batch[:2], ones, zeros, bn_param)
-assert np.allclose(alone, warm[:2], rtol=1e-12), "test mode: alone = in a batch"
+assert np.allclose(alone, warm[:2], rtol=1e-12, atol=0), "test mode: alone = in a batch"
 train_alone, _ = batchnorm_forward(test_batch[:2], ones, zeros, {"mode": "train"})
 train_full, _ = batchnorm_forward(test_batch, ones, zeros, {"mode": "train"})
 assert not np.allclose(train_alone, train_full[:2], atol=0.1), (
@@ -354,11 +360,13 @@ out_ours, _ = batchnorm_forward(tiny, np.ones(2), np.zeros(2), ours)
 out_torch, _ = batchnorm_forward(tiny, np.ones(2), np.zeros(2), torch_like)
 
 assert torch_like["momentum"] == 0.9, "PyTorch's 0.1 is our 0.9"
-assert np.allclose(out_ours, out_torch, rtol=1e-15), "same output: biased var in both"
+assert np.allclose(out_ours, out_torch,
+                   rtol=1e-15, atol=0), "same output: biased var in both"
 assert np.allclose(ours["running_mean"], 0.1 * batch_mean)
 assert np.allclose(torch_like["running_mean"], 0.1 * batch_mean)
-assert np.allclose(ours["running_var"], 0.9 * 0 + 0.1 * biased, rtol=1e-15)
-assert np.allclose(torch_like["running_var"], 0.9 * 1 + 0.1 * unbiased, rtol=1e-15)
+assert np.allclose(ours["running_var"], 0.9 * 0 + 0.1 * biased, rtol=1e-15, atol=0)
+assert np.allclose(torch_like["running_var"], 0.9 * 1 + 0.1 * unbiased,
+                   rtol=1e-15, atol=0)
 
 print("batch mean", batch_mean, "| biased var", biased, "| unbiased", rounded(unbiased))
 for name, param, how in [("CS231n ", ours, "0.1 * biased"),
@@ -380,13 +388,17 @@ torch_run = simulate_running_stats(small_batches, pytorch_bn_param(D, momentum=0
 
 t = np.arange(1, len(small_batches) + 1)[:, None]
 tied = 4 / 3 * ours_run["running_var"] + 0.99**t  # N / (N - 1) = 4 / 3
-assert np.allclose(torch_run["running_var"], tied, rtol=1e-10)
+assert np.allclose(torch_run["running_var"], tied, rtol=1e-10, atol=0)
 ratio_ours = (ours_run["running_var"][-500:] / true_stds**2).mean()
 ratio_torch = (torch_run["running_var"][-500:] / true_stds**2).mean()
 assert abs(ratio_ours - 0.75) < 0.05 and abs(ratio_torch - 1.0) < 0.05
+# a feature's test-mode std: sqrt(true variance / running variance)
+too_wide = 1 / np.sqrt(ratio_ours)
+assert abs(too_wide - 1 / np.sqrt(0.75)) < 0.05
 
 print(f"running_var / true variance, N = 4, averaged over the last 500 steps: "
       f"CS231n {ratio_ours:.2f}, PyTorch {ratio_torch:.2f}")
+print(f"so CS231n's test-mode outputs are {too_wide:.2f} times too wide")
 """),
     # ------------------------------------------------------------------ coupling
     md("""

@@ -42,7 +42,7 @@ After this notebook (about **30 minutes**) you can:
 - write the one-line `dx` and the general form $dx = r\,(g - \overline{g} - \hat{x}\,\overline{g\hat{x}})$ it comes from;
 - check a gradient the right way (float64, random $\gamma$, $\beta$ and upstream gradient, never all ones)
   and read its error (why the worst entry's relative error can mislead);
-- say why the simplified pass needs about a sixth of the memory and runs faster, and measure it honestly.
+- say why the simplified pass's cache is about a sixth of the staged one's (a quarter of what it adds to the caller's own arrays) and why it runs faster, and measure both honestly.
 """, "subslide"),
     code("""
 %matplotlib inline
@@ -318,7 +318,9 @@ print("dx for dout = ones: zero everywhere (largest |entry| < 1e-12)")
 The staged backward needs every node value of the graph: $x$, $x-\mu$, $(x-\mu)^2$, $\hat{x}$,
 $\gamma\hat{x}$ and $y$ are six arrays of shape $(N, D)$, plus six vectors of length $D$. The
 simplified one needs $\hat{x}$, $r$ and $\gamma$: one array and two vectors.
-`NormCache.nbytes()` counts the bytes a cache keeps alive (float64: 8 bytes a number).
+`NormCache.nbytes()` counts the bytes a cache keeps alive (float64: 8 bytes a number). Two of
+the staged six, $x$ and $y$, are the layer's input and output, which the caller usually holds
+anyway: what the staged cache adds to them is four arrays, against the simplified one's one.
 """, "slide"),
     code("""
 table = []
@@ -392,8 +394,8 @@ display(fig)
 ## Where the speed comes from
 
 A backward pass over a large batch is limited by memory traffic, not by arithmetic: the CPU
-can multiply far faster than it can fetch numbers from main memory. So the fastest code is
-the one that reads and writes the fewest arrays.
+can multiply far faster than it can move numbers between memory (or its larger, slower caches)
+and its registers. So the fastest code is the one that reads and writes the fewest arrays.
 
 - **Fewer passes over memory.** The staged walk makes fifteen passes over whole $(N, D)$
   arrays: six products, two additions where paths fork, one negation, four sums over the batch
@@ -433,7 +435,9 @@ print("timed sizes whose float64 arrays take at least 4 MiB (threads):", threade
 At the smallest sizes everything fits in the cache and the staged pass mostly pays for its
 Python overhead (the graph walk's dozens of small calls instead of a handful). At the largest
 sizes one array no longer fits in the L2 cache (the dotted line, where your system reports it):
-every method is then limited by memory bandwidth, which it shares with everything else running
+every method is then limited by how fast data moves in from the larger caches (and, for
+arrays larger than those, from main memory: see the benchmark linked below), a bandwidth it shares
+with everything else running
 on the machine, so these points vary most from run to run. The tuning of these paths, with
 measurements at larger sizes and against PyTorch, is written up in
 [benchmarks/results_norm.md](""" + RESULTS + r""").

@@ -476,7 +476,7 @@ print("RMSNorm: dx, dgamma match the numerical gradients (error < 1e-8)")
 <details><summary>Answer</summary>
 
 Not with batch norm: the variance of one value is 0, so $\hat{x} = 0$ and the output is $\beta$
-whatever the input (the package refuses it). Layer norm takes its statistics over the $D$ features
+whatever the input (the package refuses it in train mode: "x must hold at least 2 examples"). Layer norm takes its statistics over the $D$ features
 of the one example, so batch size 1 is fine.
 </details>
 
