@@ -118,6 +118,27 @@ def bn_forward_float32(x, gamma, beta, bn_param):
     return bn_forward(x, gamma, beta, bn_param, dtype=np.float32)
 
 
+def bn_forward_float32_skeleton(x, gamma, beta, bn_param):
+    """Correct, in float32 on purpose, written on CS231n's skeleton: the running statistics are
+    read in x's dtype and stored back at the end in both modes (in test mode: the same values,
+    rounded to float32)."""
+    x, gamma, beta = (np.asarray(a, dtype=np.float32) for a in (x, gamma, beta))
+    mode, eps, momentum = bn_param["mode"], bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9)
+    D = x.shape[1]
+    running_mean = bn_param.get("running_mean", np.zeros(D)).astype(x.dtype)
+    running_var = bn_param.get("running_var", np.zeros(D)).astype(x.dtype)
+    if mode == "train":
+        mean, var = x.mean(axis=0), x.var(axis=0)
+        x_hat = (x - mean) / np.sqrt(var + eps)
+        running_mean = momentum * running_mean + (1 - momentum) * mean
+        running_var = momentum * running_var + (1 - momentum) * var
+    else:
+        x_hat = (x - running_mean) / np.sqrt(running_var + eps)
+    bn_param["running_mean"] = running_mean
+    bn_param["running_var"] = running_var
+    return gamma * x_hat + beta, (x_hat, gamma)
+
+
 def bn_forward_dict(x, gamma, beta, bn_param):
     return bn_forward(x, gamma, beta, bn_param, dict_cache=True)
 

@@ -200,6 +200,8 @@ RIGHT = [
      (P(impl.bn_forward_one_pass_variance, dtype=np.float32),)),
     ("float32", check_batchnorm_backward, (impl.bn_forward_float32, impl.bn_backward_float32)),
     ("float32 forward", check_batchnorm_forward, (impl.bn_forward_float32,)),
+    ("float32 forward on the skeleton, stats written back in test mode",
+     check_batchnorm_forward, (impl.bn_forward_float32_skeleton,)),
     ("computed in float64, cast to single precision at the end", check_batchnorm_forward, (impl.bn_forward_float32_out,)),
     ("einsum, minimal cache, staged backward recomputes", check_batchnorm_backward,
      (impl.bn_forward_einsum_minimal_cache, impl.bn_backward_recompute_staged)),
