@@ -272,6 +272,13 @@ def ln_backward(dout, cache, *, dx_missing_gamma=False, dbeta_mean_not_sum=False
     return dx, dgamma, dbeta
 
 
+def ln_backward_params_summed_over_features(dout, cache):
+    """Wrong: dx is right, but dgamma and dbeta are summed along the rows (axis 1), shape (N,)."""
+    dx, _, _ = ln_backward(dout, cache)
+    x_hat = cache[0]
+    return dx, np.sum(dout * x_hat, axis=1), np.sum(dout, axis=1)
+
+
 def ln_forward_transpose_trick(x, gamma, beta, ln_param):
     """Correct: layer norm as batch norm of x.T (the seed's trick), gamma and beta after transposing back."""
     eps = ln_param.get("eps", 1e-5)

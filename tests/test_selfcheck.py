@@ -424,6 +424,13 @@ def test_a_wrong_forward_defers_the_later_checks():
     assert any("gradients will be checked once" in note for note in report.notes), str(report)
 
 
+def test_a_shape_mistake_is_named_before_what_its_numbers_resemble():
+    """dgamma, dbeta summed over the wrong axis of a right layer norm: their numbers resemble
+    the wrong-axis layer norm's, but the statistics are right; the shape is the thing to fix."""
+    report = check_layernorm(impl.ln_forward, impl.ln_backward_params_summed_over_features)
+    assert report.mistakes[0] == "wrong_output_shape", str(report)
+
+
 def test_both_paths_missing_names_both():
     report = check_batchnorm_backward(impl.bn_forward, bn_backward(missing_mean_path=True, missing_variance_path=True))
     assert set(report.mistakes) == {"missing_mean_path", "missing_variance_path"}, str(report)

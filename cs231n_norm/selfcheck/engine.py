@@ -38,12 +38,14 @@ GIVEN_MOMENTUM = 0.6  # the momentum that a second run of train steps passes in 
 RUNNING_STEPS = 3
 TEST_TINY_VARIANCE = 1e-6  # the running variance of one feature in the second test-mode input
 
-# Order of findings that are not symptom matches (symptom matches come first,
-# best match first): a wrong shape or an exception is usually the consequence.
-# A wrong dtype is a fact, not an inference, and it makes every number less
-# trustworthy: it comes first.
+# Order of findings that are not symptom matches (symptom matches have rank 0, best
+# match first). A wrong dtype is a fact, not an inference, and it makes every number
+# less trustworthy: it comes first. A wrong shape is a fact too, and the concrete
+# thing to fix: it comes next, before any symptom match (a dgamma summed along the
+# rows resembles the wrong-axis layer norm's, whose statistics may well be right).
+# A bad return value or an exception is usually a consequence: those come last.
 _RUNNING_RANK = 0.5  # running-statistics findings come after train-mode ones (which may cause them)
-_RANK = {"wrong_output_dtype": -1, "wrong_output_shape": 1, "wrong_return_value": 2, "input_modified": 3,
+_RANK = {"wrong_output_dtype": -1, "wrong_output_shape": -0.5, "wrong_return_value": 2, "input_modified": 3,
          "raised_exception": 4}
 
 
