@@ -272,6 +272,13 @@ def ln_backward(dout, cache, *, dx_missing_gamma=False, dbeta_mean_not_sum=False
     return dx, dgamma, dbeta
 
 
+def ln_forward_no_keepdims(x, gamma, beta, ln_param):
+    """Wrong, the common way: row mean and variance without keepdims=True (breaks for N != D)."""
+    eps = ln_param.get("eps", 1e-5)
+    x_hat = (x - x.mean(axis=1)) / np.sqrt(x.var(axis=1) + eps)
+    return gamma * x_hat + beta, (x_hat, gamma)
+
+
 def ln_backward_params_summed_over_features(dout, cache):
     """Wrong: dx is right, but dgamma and dbeta are summed along the rows (axis 1), shape (N,)."""
     dx, _, _ = ln_backward(dout, cache)

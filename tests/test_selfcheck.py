@@ -431,6 +431,32 @@ def test_a_shape_mistake_is_named_before_what_its_numbers_resemble():
     assert report.mistakes[0] == "wrong_output_shape", str(report)
 
 
+def test_a_broadcast_error_of_a_statistic_without_keepdims_is_named():
+    """x - x.mean(axis=1) raises for N != D: notebook 07 promises missing_keepdims for it."""
+    report = check_layernorm(impl.ln_forward_no_keepdims, impl.ln_backward)
+    assert report.mistakes[0] == "missing_keepdims", str(report)
+    assert "broadcast error between shapes" in report.findings[0].seen
+    assert "raised_exception" in report.mistakes  # the error itself is shown too
+
+
+def test_the_simplified_backward_is_called_by_its_own_name():
+    def batchnorm_backward_alt(dout, cache):
+        dx, dgamma, dbeta = None, None, None
+        return dx, dgamma, dbeta
+
+    report = check_batchnorm_backward(impl.bn_forward, batchnorm_backward_alt)
+    assert any("batchnorm_backward_alt returns None" in note for note in report.notes), str(report)
+
+
+def test_an_unnamed_layer_norm_mismatch_points_at_per_example_statistics():
+    def shifted(x, gamma, beta, ln_param):
+        out, cache = impl.ln_forward(x, gamma, beta, ln_param)
+        return out + 0.1, cache  # no catalogued mistake looks like this
+
+    report = check_layernorm(shifted)
+    assert any("the per-example mean and std" in note for note in report.notes), str(report)
+
+
 def test_both_paths_missing_names_both():
     report = check_batchnorm_backward(impl.bn_forward, bn_backward(missing_mean_path=True, missing_variance_path=True))
     assert set(report.mistakes) == {"missing_mean_path", "missing_variance_path"}, str(report)

@@ -83,6 +83,8 @@ def _title(default, *functions):
 
 def _check(exercise, layer, forward, backward, running):
     """Run one check; a result the engine did not foresee still gives a report, never a crash."""
+    if getattr(backward, "__name__", "") == f"{layer.backward_name}_alt":  # CS231n's simplified backward
+        layer.backward_name = backward.__name__
     session = Session(_title(exercise, forward, backward), layer)
     try:
         return _run_check(session, layer, forward, backward, running)

@@ -20,6 +20,7 @@ A check runs in three steps.
 """
 
 import copy
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -294,6 +295,7 @@ class Layer:
     """
 
     forward_name = backward_name = ""
+    statistics_of = ""
     param_name = "bn_param"
     axes = (0,)
     count_name = "N"
@@ -352,6 +354,7 @@ class Layer:
 
 class BatchNorm(Layer):
     forward_name, backward_name = "batchnorm_forward", "batchnorm_backward"
+    statistics_of = "per-feature"  # what one mean and std are taken for
     slice_axes = (1,)
     param_sum_axes = (0,)
     axes = (0,)
@@ -404,6 +407,7 @@ class BatchNorm(Layer):
 
 class LayerNorm(Layer):
     forward_name, backward_name = "layernorm_forward", "layernorm_backward"
+    statistics_of = "per-example"  # what one mean and std are taken for
     param_name = "ln_param"
     slice_axes = (0,)
     param_sum_axes = (0,)
@@ -465,6 +469,7 @@ class LayerNorm(Layer):
 
 class SpatialBatchNorm(Layer):
     forward_name, backward_name = "spatial_batchnorm_forward", "spatial_batchnorm_backward"
+    statistics_of = "per-channel"  # what one mean and std are taken for
     slice_axes = (1,)
     param_sum_axes = (0, 2, 3)
     axes = (0, 2, 3)
@@ -525,6 +530,7 @@ class SpatialBatchNorm(Layer):
 
 class GroupNorm(Layer):
     forward_name, backward_name = "spatial_groupnorm_forward", "spatial_groupnorm_backward"
+    statistics_of = "per-group (each example's)"  # what one mean and std are taken for
     param_name = "gn_param"
     slice_axes = (0,)
     param_sum_axes = (0, 2, 3)
@@ -665,6 +671,27 @@ def _shape_ok(session, name, array, shape, label, where):
     return True
 
 
+def _exception_found(session, where, exception, probe):
+    """Record an exception of the learner's code; name missing_keepdims when it is that one's error.
+
+    In layer norm, a per-example statistic of shape (N,) combined with an (N, D) array
+    broadcasts against the columns: an error whenever N != D (the probes' usual case),
+    which is how a mean or variance taken without keepdims=True shows. (In batch norm an
+    (N,) statistic is itself the mistake, statistics over the wrong axis: keepdims would
+    not fix it.)
+    """
+    session.find("raised_exception", f"{where} raised {exception} on {probe.label}", rank=_RANK["raised_exception"])
+    if not isinstance(session.layer, LayerNorm) or probe.x.ndim != 2:
+        return
+    N, D = probe.x.shape
+    shapes = re.findall(r"\(([\d,]*)\)", exception.replace(" ", ""))
+    if N != D and "could not be broadcast" in exception and f"{N},{D}" in shapes and f"{N}," in shapes:
+        session.find("missing_keepdims", f"{where} raised a broadcast error between shapes ({N}, {D}) and "
+                     f"({N},) on {probe.label}: a per-example statistic of shape ({N},) meets the "
+                     f"({N}, {D}) array without keepdims",
+                     strength=1.0)  # after any closer match of the numbers (e.g. batch norm over axis 1)
+
+
 def run_forward(session, forward, probe, param):
     """Run the learner's forward on a copy of the probe. Returns (Run or None, implemented)."""
     layer = session.layer
@@ -676,8 +703,7 @@ def run_forward(session, forward, probe, param):
         session.find("input_modified", f"{where} changed its argument {name} (on {probe.label})",
                      rank=_RANK["input_modified"])
     if call.exception:
-        session.find("raised_exception", f"{where} raised {call.exception} on {probe.label}",
-                     rank=_RANK["raised_exception"])
+        _exception_found(session, where, call.exception, probe)
         return None, True
     result = call.result
     if result is None or (isinstance(result, (tuple, list)) and len(result) >= 1 and result[0] is None):
@@ -705,8 +731,7 @@ def run_backward(session, backward, run):
         session.find("input_modified", f"{where} changed its argument {name} (on {probe.label})",
                      rank=_RANK["input_modified"])
     if call.exception:
-        session.find("raised_exception", f"{where} raised {call.exception} on {probe.label}",
-                     rank=_RANK["raised_exception"])
+        _exception_found(session, where, call.exception, probe)
         return True
     result = call.result
     names = ("dx", "dgamma", "dbeta")
@@ -990,7 +1015,7 @@ def diagnose_forward(session, runs):
             f"{layer.forward_name}: out differs from the correct output (worst error "
             f"{format_error(worst.out_error)} on {worst.probe.label}{_nonfinite(worst.out)}) in a way that "
             "matches no mistake in the catalogue. Compare your formula with the docstring step by step, "
-            "printing shapes and the per-feature mean and std of your normalized output."
+            f"printing shapes and the {layer.statistics_of} mean and std of your normalized output."
         ))
     return False
 
