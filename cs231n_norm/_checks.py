@@ -33,6 +33,11 @@ def float_array(name, value, ndim=None, dtype=None):
     With `dtype` given, the array is converted to that floating dtype (used to
     bring gamma and beta to the dtype of x). The input is never modified.
     """
+    if isinstance(value, (np.matrix, np.ma.MaskedArray)):
+        # np.matrix keeps two dimensions through every reduction, a masked array hides some
+        # values: neither computes what the plain formulas say
+        raise TypeError(f"{name} must be a plain numpy array, got {type(value).__name__}; "
+                        f"pass np.asarray({name}) (for a masked array: {name}.filled(...) first)")
     if isinstance(value, np.ndarray):
         array = value
     elif isinstance(value, (list, tuple, numbers.Real)) and not isinstance(value, bool):
@@ -183,6 +188,13 @@ def decay_factor(name, value):
     if value > 1:
         raise ValueError(f"{name} must be in (0, 1], got {value}")
     return value
+
+
+def flag(name, value):
+    """`value` as a bool: True, False (or numpy's bools), nothing else (a string like 'no' is truthy)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {describe(value)}")
+    return bool(value)
 
 
 def param_dict(name, value):

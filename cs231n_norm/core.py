@@ -42,10 +42,13 @@ class NormCache:
 
     layer : str, which forward made it ('batchnorm', 'layernorm', ...)
     mode : str, 'train' (statistics from the input) or 'test' (stored statistics)
-    x_hat : ndarray, the normalized input, same shape as the layer's (reshaped) input
+    x_hat : ndarray, the normalized input, same shape as the layer's (reshaped) input;
+        group norm keeps it as (N, C, H, W)
     inv_std : ndarray, 1 / sqrt(var + eps), with size 1 along the reduced axes
+        (group norm: shape (N, G, 1), for x_hat reshaped to (N, G, C/G * H * W))
     gamma : ndarray, the scale, broadcastable against x_hat
-    axes : tuple of int, the axes the statistics were taken over
+    axes : tuple of int, the axes the statistics were taken over (group norm: of that
+        (N, G, C/G * H * W) reshape)
     graph : the staged graph (graph.Graph) when the forward kept it, else None
     extra : layer-specific facts (input shape, number of groups, ...)
     """
@@ -77,10 +80,10 @@ def normalize(x, axes, eps, center=True):
     eps : float, added to the variance before the square root
     center : bool, subtract the mean (False gives RMSNorm: ``x / sqrt(mean(x^2) + eps)``)
 
-    NaN and inf in x are not reported here: they propagate into the results (and a
-    variance that overflows gives x_hat = 0). The layers report them, from the
-    variance this returns; the sweep trainer relies on a diverging net's NaN staying
-    in its own slice of a stacked array.
+    NaN and inf in x are not reported here: they propagate into the results, without
+    numpy's RuntimeWarnings (and a variance that overflows gives x_hat = 0). The layers
+    report them, from the variance this returns; the sweep trainer relies on a diverging
+    net's NaN staying in its own slice of a stacked array.
 
     Returns
     -------
@@ -92,21 +95,22 @@ def normalize(x, axes, eps, center=True):
     x = check.float_array("x", x)
     axes = check.axes_for("axes", axes, x.ndim)
     eps = check.positive_number("eps", eps)
-    if center:
-        # Accumulate in float64: numpy sums along axis 0 row after row, and in float32
-        # 4096 values near 1e4 lose a quarter of a standard deviation that way.
-        mean = x.mean(axis=axes, keepdims=True, dtype=np.float64).astype(x.dtype, copy=False)
-        centred = x - mean
-    else:
-        mean = np.zeros_like(x, shape=[1 if a in axes else n for a, n in enumerate(x.shape)])
-        centred = x
-    # Two passes (mean first, then the mean of squared deviations): the one-pass
-    # E[x^2] - E[x]^2 cancels catastrophically when |mean| >> std.
-    var = mean_of_products(centred, centred, axes)
-    inv_std = 1 / np.sqrt(var + eps)
-    # x_hat = centred * inv_std, written into `centred` when that is our own new array
-    # (one large array less to allocate); never into the caller's x.
-    x_hat = np.multiply(centred, inv_std, out=centred if center else None)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # NaN/inf propagate quietly
+        if center:
+            # Accumulate in float64: numpy sums along axis 0 row after row, and in float32
+            # 4096 values near 1e4 lose a quarter of a standard deviation that way.
+            mean = x.mean(axis=axes, keepdims=True, dtype=np.float64).astype(x.dtype, copy=False)
+            centred = x - mean
+        else:
+            mean = np.zeros_like(x, shape=[1 if a in axes else n for a, n in enumerate(x.shape)])
+            centred = x
+        # Two passes (mean first, then the mean of squared deviations): the one-pass
+        # E[x^2] - E[x]^2 cancels catastrophically when |mean| >> std.
+        var = mean_of_products(centred, centred, axes)
+        inv_std = 1 / np.sqrt(var + eps)
+        # x_hat = centred * inv_std, written into `centred` when that is our own new array
+        # (one large array less to allocate); never into the caller's x.
+        x_hat = np.multiply(centred, inv_std, out=centred if center else None)
     return x_hat, mean, var, inv_std
 
 

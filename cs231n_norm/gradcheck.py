@@ -9,6 +9,8 @@ the batch does not depend on x at all (it is N * beta), so the true dx is 0 and
 any dx that sums to zero per feature passes. Use a random upstream gradient.
 """
 
+import warnings
+
 import numpy as np
 
 from ._checks import describe, float_array, positive_number
@@ -16,6 +18,9 @@ from ._checks import describe, float_array, positive_number
 
 def rel_error(x, y):
     """Largest elementwise relative error ``|x - y| / max(1e-8, |x| + |y|)``."""
+    for name, value in (("x", x), ("y", y)):
+        if value is None:  # np.asarray(None, float) would be a 0-d NaN: "not computed yet", usually
+            raise TypeError(f"rel_error needs two arrays of numbers, got {name} None (not computed yet?)")
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape:
@@ -68,6 +73,17 @@ def _perturbable(x):
     return x, x.copy()
 
 
+def _warn_if_unseen(grad, x_given):
+    """An all-zero gradient of a read-only x: `f` may read x through a closure and never see the nudges."""
+    if isinstance(x_given, np.ndarray) and not x_given.flags.writeable and not grad.any():
+        warnings.warn(
+            "the numerical gradient is 0 everywhere and x is read-only: its entries were nudged in a "
+            "writable copy, which f sees only through its argument; if f reads x some other way (a "
+            "closure, a model's parameters), pass a writable array instead",
+            RuntimeWarning, stacklevel=3,
+        )
+
+
 def eval_numerical_gradient(f, x, h=1e-5, *, verbose=False):
     """Gradient of a scalar function ``f(x)`` at `x` by centred differences.
 
@@ -87,6 +103,7 @@ def eval_numerical_gradient(f, x, h=1e-5, *, verbose=False):
     grad : ndarray, same shape as x
     """
     h = positive_number("h", h)
+    x_given = x
     x, snapshot = _perturbable(x)
     grad = np.zeros_like(x)
     try:
@@ -102,6 +119,7 @@ def eval_numerical_gradient(f, x, h=1e-5, *, verbose=False):
                 print(index, grad[index])
     finally:
         np.copyto(x, snapshot)
+    _warn_if_unseen(grad, x_given)
     return grad
 
 
@@ -123,6 +141,7 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     grad : ndarray, same shape as x. Neither `x` nor `df` is left modified.
     """
     df = float_array("df", df)
+    x_given = x
     x, snapshot = _perturbable(x)
     if np.ndim(h) == 0:
         steps = np.full(x.shape, positive_number("h", h))
@@ -145,6 +164,7 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
             grad[index] = np.sum((f_plus - f_minus) * df) / (2 * h)
     finally:
         np.copyto(x, snapshot)
+    _warn_if_unseen(grad, x_given)
     return grad
 
 

@@ -250,37 +250,40 @@ def normalization_graph(x, gamma, beta, eps, axis):
         raise ValueError(f"axis must be 0 (batch norm) or 1 (layer norm), got {check.describe(axis)}")
     k = "i" if axis == 0 else "j"  # the index the statistics sum over
     count = "N" if axis == 0 else "D"
-    g = Graph()
-    g.input("x", x, r"x")
-    g.input("gamma", gamma, r"\gamma")
-    g.input("beta", beta, r"\beta")
-    g.add("mu", Mean(axis), ["x"],
-          rf"\mu = \frac{{1}}{{{count}}}\sum_{k} x_{k}",
-          rf"\frac{{\partial \mu}}{{\partial x_{k}}} = \frac{{1}}{{{count}}}")
-    g.add("xmu", Subtract(), ["x", "mu"],
-          r"x_\mu = x - \mu",
-          r"\frac{\partial x_\mu}{\partial x} = 1,\quad \frac{\partial x_\mu}{\partial \mu} = -1 \text{ (summed over " + k + ")}")
-    g.add("sq", Square(), ["xmu"],
-          r"s = x_\mu^2",
-          r"\frac{\partial s}{\partial x_\mu} = 2 x_\mu")
-    g.add("var", Mean(axis), ["sq"],
-          rf"\sigma^2 = \frac{{1}}{{{count}}}\sum_{k} s_{k}",
-          rf"\frac{{\partial \sigma^2}}{{\partial s_{k}}} = \frac{{1}}{{{count}}}")
-    g.add("std", SqrtPlusEps(eps), ["var"],
-          r"\sigma = \sqrt{\sigma^2 + \epsilon}",
-          r"\frac{\partial \sigma}{\partial \sigma^2} = \frac{1}{2\sigma}")
-    g.add("inv_std", Reciprocal(), ["std"],
-          r"r = 1 / \sigma",
-          r"\frac{\partial r}{\partial \sigma} = -\frac{1}{\sigma^2}")
-    g.add("x_hat", Multiply(), ["xmu", "inv_std"],
-          r"\hat{x} = x_\mu \, r",
-          r"\frac{\partial \hat{x}}{\partial x_\mu} = r,\quad \frac{\partial \hat{x}}{\partial r} = x_\mu \text{ (summed over " + k + ")}")
-    g.add("scaled", Multiply(), ["gamma", "x_hat"],
-          r"z = \gamma \hat{x}",
-          r"\frac{\partial z}{\partial \hat{x}} = \gamma,\quad \frac{\partial z}{\partial \gamma} = \hat{x} \text{ (summed over i)}")
-    g.add("out", Add(), ["scaled", "beta"],
-          r"y = z + \beta",
-          r"\frac{\partial y}{\partial z} = 1,\quad \frac{\partial y}{\partial \beta} = 1 \text{ (summed over i)}")
+    # NaN or inf in x would make numpy warn at every node on the way to the clear error
+    # below: the values are built quietly, and that error is the one report.
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        g = Graph()
+        g.input("x", x, r"x")
+        g.input("gamma", gamma, r"\gamma")
+        g.input("beta", beta, r"\beta")
+        g.add("mu", Mean(axis), ["x"],
+              rf"\mu = \frac{{1}}{{{count}}}\sum_{k} x_{k}",
+              rf"\frac{{\partial \mu}}{{\partial x_{k}}} = \frac{{1}}{{{count}}}")
+        g.add("xmu", Subtract(), ["x", "mu"],
+              r"x_\mu = x - \mu",
+              r"\frac{\partial x_\mu}{\partial x} = 1,\quad \frac{\partial x_\mu}{\partial \mu} = -1 \text{ (summed over " + k + ")}")
+        g.add("sq", Square(), ["xmu"],
+              r"s = x_\mu^2",
+              r"\frac{\partial s}{\partial x_\mu} = 2 x_\mu")
+        g.add("var", Mean(axis), ["sq"],
+              rf"\sigma^2 = \frac{{1}}{{{count}}}\sum_{k} s_{k}",
+              rf"\frac{{\partial \sigma^2}}{{\partial s_{k}}} = \frac{{1}}{{{count}}}")
+        g.add("std", SqrtPlusEps(eps), ["var"],
+              r"\sigma = \sqrt{\sigma^2 + \epsilon}",
+              r"\frac{\partial \sigma}{\partial \sigma^2} = \frac{1}{2\sigma}")
+        g.add("inv_std", Reciprocal(), ["std"],
+              r"r = 1 / \sigma",
+              r"\frac{\partial r}{\partial \sigma} = -\frac{1}{\sigma^2}")
+        g.add("x_hat", Multiply(), ["xmu", "inv_std"],
+              r"\hat{x} = x_\mu \, r",
+              r"\frac{\partial \hat{x}}{\partial x_\mu} = r,\quad \frac{\partial \hat{x}}{\partial r} = x_\mu \text{ (summed over " + k + ")}")
+        g.add("scaled", Multiply(), ["gamma", "x_hat"],
+              r"z = \gamma \hat{x}",
+              r"\frac{\partial z}{\partial \hat{x}} = \gamma,\quad \frac{\partial z}{\partial \gamma} = \hat{x} \text{ (summed over i)}")
+        g.add("out", Add(), ["scaled", "beta"],
+              r"y = z + \beta",
+              r"\frac{\partial y}{\partial z} = 1,\quad \frac{\partial y}{\partial \beta} = 1 \text{ (summed over i)}")
     # NaN or inf in x, or values whose squares overflow, leave the (small) variance not finite
     check.finite_input("x", x, statistic=g["var"].value)
     return g

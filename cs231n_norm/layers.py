@@ -163,6 +163,8 @@ def _bn_settings(bn_param, features, dtype):
     mode = check.mode_of("bn_param", bn_param)
     eps = check.positive_number("bn_param['eps']", bn_param.get("eps", 1e-5))
     check.number_in_unit_interval("bn_param['momentum']", bn_param.get("momentum", 0.9))
+    for key, default in (("running_var_unbiased", False), ("keep_graph", True)):
+        check.flag(f"bn_param['{key}']", bn_param.get(key, default))
     for key in ("running_mean", "running_var"):
         if bn_param.get(key) is not None:
             stat = check.float_array(f"bn_param['{key}']", bn_param[key])
@@ -171,7 +173,7 @@ def _bn_settings(bn_param, features, dtype):
                 f"bn_param['{key}']", stat,
                 needs="running statistics must be finite (a diverged training run leaves NaN in them)",
             )
-            if key == "running_var" and mode == "test" and not (stat >= 0).all():
+            if key == "running_var" and not (stat >= 0).all():
                 raise ValueError(f"bn_param['running_var'] must be >= 0 everywhere (a variance), got minimum {stat.min()}")
         elif mode == "test":
             raise ValueError(
@@ -317,6 +319,7 @@ def _test_mode_backward(dout, cache):
 def _ln_settings(ln_param):
     ln_param = check.param_dict("ln_param", ln_param)
     check.optional_mode("ln_param", ln_param)
+    check.flag("ln_param['keep_graph']", ln_param.get("keep_graph", True))
     return check.positive_number("ln_param['eps']", ln_param.get("eps", 1e-5))
 
 
@@ -674,6 +677,8 @@ def softmax_loss(x, y):
     x = check.float_array("x", x, ndim=2)
     if len(x) == 0:
         raise ValueError(f"x must hold at least one example (the loss is a mean over the batch), got shape {x.shape}")
+    if x.shape[1] == 0:
+        raise ValueError(f"x must hold at least one class score per example, got shape {x.shape}")
     check.finite_input("x", x, needs="the loss needs finite scores")
     y = np.asarray(y)
     if y.dtype.kind not in "iu":

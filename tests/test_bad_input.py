@@ -50,6 +50,14 @@ def with_nan(x, index, value=np.nan):
     return x
 
 
+def as_matrix(x):
+    """np.matrix(x), without numpy's PendingDeprecationWarning about the class itself."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.matrix(x)
+
+
 def bn(**changes):
     return {"mode": "train", **changes}
 
@@ -98,6 +106,12 @@ CASES = [
     ("bn nan test", lambda: batchnorm_forward(with_nan(X, (0, 0)), G5, B5, {"mode": "test", "running_mean": G5, "running_var": np.ones(5)}), ValueError, r"x contains 1 NaN or inf"),
     ("bn test no stats", lambda: batchnorm_forward(X, G5, B5, {"mode": "test"}), ValueError, r"bn_param\['running_mean'\] is missing: test mode normalizes with the running statistics"),
     ("bn running shape", lambda: batchnorm_forward(X, G5, B5, bn(running_mean=np.zeros(4))), ValueError, r"bn_param\['running_mean'\] must have shape \(5,\), got shape \(4,\)"),
+    ("bn running var negative in train mode", lambda: batchnorm_forward(X, G5, B5, bn(running_mean=np.zeros(5), running_var=-np.ones(5))), ValueError, r"bn_param\['running_var'\] must be >= 0 everywhere \(a variance\), got minimum -1.0"),
+    ("bn unbiased flag a string", lambda: batchnorm_forward(X, G5, B5, bn(running_var_unbiased="no")), TypeError, r"bn_param\['running_var_unbiased'\] must be True or False, got str 'no'"),
+    ("bn keep_graph a string", lambda: batchnorm_forward(X, G5, B5, bn(keep_graph="no")), TypeError, r"bn_param\['keep_graph'\] must be True or False, got str 'no'"),
+    ("ln keep_graph an int", lambda: layernorm_forward(X, G5, B5, {"keep_graph": 0}), TypeError, r"ln_param\['keep_graph'\] must be True or False, got int 0"),
+    ("bn x np.matrix", lambda: batchnorm_forward(as_matrix(X), G5, B5, bn()), TypeError, r"x must be a plain numpy array, got matrix; pass np.asarray\(x\)"),
+    ("bn x masked", lambda: batchnorm_forward(np.ma.masked_greater(X, 3), G5, B5, bn()), TypeError, r"x must be a plain numpy array, got MaskedArray; .*x\.filled"),
     ("bn running int", lambda: batchnorm_forward(X, G5, B5, bn(running_var=np.ones(5, int))), TypeError, rf"bn_param\['running_var'\] must have {D} int64"),
     ("bn running var < 0", lambda: batchnorm_forward(X, G5, B5, {"mode": "test", "running_mean": G5, "running_var": -np.ones(5)}), ValueError, r"bn_param\['running_var'\] must be >= 0 everywhere \(a variance\), got minimum -1.0"),
     # ---- batch norm backward passes
@@ -159,6 +173,8 @@ CASES = [
     ("relu bw dout", lambda: relu_backward(X.T, relu_forward(X)[1]), ValueError, r"dout must have shape \(4, 5\), got shape \(5, 4\)"),
     ("softmax y float", lambda: softmax_loss(X, np.zeros(4)), TypeError, r"y must be an integer array of labels, got dtype float64; convert explicitly, e\.g\. y\.astype\(np\.int64\)"),
     ("softmax y shape", lambda: softmax_loss(X, np.zeros(3, int)), ValueError, r"y must have shape \(4,\), got shape \(3,\)"),
+    ("softmax no classes", lambda: softmax_loss(np.ones((2, 0)), np.zeros(2, int)), ValueError, r"x must hold at least one class score per example, got shape \(2, 0\)"),
+    ("rel_error of None", lambda: rel_error(None, np.ones(1)), TypeError, r"rel_error needs two arrays of numbers, got x None"),
     ("softmax y range", lambda: softmax_loss(X, np.array([0, 1, 5, 2])), ValueError, r"y must hold labels in \[0, 4\], got values in \[0, 5\]"),
     ("softmax x rank", lambda: softmax_loss(X4, np.zeros(2, int)), ValueError, r"x must have 2 dimensions, got shape \(2, 6, 2, 2\)"),
     ("softmax nan", lambda: softmax_loss(with_nan(X, (3, 3)), np.zeros(4, int)), ValueError, r"x contains 1 NaN or inf"),
@@ -448,3 +464,29 @@ def test_normalize_backward_and_check_step_do_not_modify_inputs(unmodified):
     with unmodified(steps):
         for step in steps:
             check_step(step)
+
+
+def test_a_read_only_x_read_through_a_closure_is_warned_about():
+    """The copy of a read-only x is nudged; a closure over x never sees it: a silent zero gradient."""
+    W = np.ones(3)
+    W.flags.writeable = False
+    with pytest.warns(RuntimeWarning, match="x is read-only"):
+        assert not eval_numerical_gradient(lambda _: float((W ** 2).sum()), W).any()
+    with pytest.warns(RuntimeWarning, match="x is read-only"):
+        eval_numerical_gradient_array(lambda _: W * 2, W, np.ones(3))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # read through its argument: right, and no warning
+        np.testing.assert_allclose(eval_numerical_gradient(lambda v: float((v ** 2).sum()), W), 2 * W)
+
+
+@pytest.mark.parametrize("keep_graph", [True, False])
+@pytest.mark.parametrize("x", [with_nan(X, (0, 0), np.inf), (X * 1e20).astype(np.float32)], ids=["inf", "overflow"])
+def test_non_finite_input_gives_the_one_clear_error_and_no_numpy_warning(x, keep_graph):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning on the way would replace the error
+        with pytest.raises(ValueError, match=r"x (contains 1 NaN or inf|has values too large)"):
+            batchnorm_forward(x, G5, B5, bn(keep_graph=keep_graph))
+        with pytest.raises(ValueError, match=r"x (contains 1 NaN or inf|has values too large)"):
+            layernorm_forward(x, G5, B5, {"keep_graph": keep_graph})
