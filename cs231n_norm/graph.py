@@ -270,11 +270,11 @@ def normalization_graph(x, gamma, beta, eps, axis):
               rf"\sigma^2 = \frac{{1}}{{{count}}}\sum_{k} s_{k}",
               rf"\frac{{\partial \sigma^2}}{{\partial s_{k}}} = \frac{{1}}{{{count}}}")
         g.add("std", SqrtPlusEps(eps), ["var"],
-              r"\sigma = \sqrt{\sigma^2 + \epsilon}",
-              r"\frac{\partial \sigma}{\partial \sigma^2} = \frac{1}{2\sigma}")
+              r"\sigma_\epsilon = \sqrt{\sigma^2 + \epsilon}",
+              r"\frac{\partial \sigma_\epsilon}{\partial \sigma^2} = \frac{1}{2\sigma_\epsilon}")
         g.add("inv_std", Reciprocal(), ["std"],
-              r"r = 1 / \sigma",
-              r"\frac{\partial r}{\partial \sigma} = -\frac{1}{\sigma^2}")
+              r"r = 1 / \sigma_\epsilon",
+              r"\frac{\partial r}{\partial \sigma_\epsilon} = -\frac{1}{\sigma_\epsilon^2}")
         g.add("x_hat", Multiply(), ["xmu", "inv_std"],
               r"\hat{x} = x_\mu \, r",
               r"\frac{\partial \hat{x}}{\partial x_\mu} = r,\quad \frac{\partial \hat{x}}{\partial r} = x_\mu \text{ (summed over " + k + ")}")

@@ -7,6 +7,7 @@ from cs231n_norm.gradcheck import eval_numerical_gradient_array, rel_error
 from cs231n_norm.graph import explore_backward, normalization_graph
 from cs231n_norm.layers import batchnorm_backward, batchnorm_forward, layernorm_forward
 from cs231n_norm.widgets.staged import (
+    MarkdownText,
     StepView,
     backward_without_variance_path,
     build_staged_explorer,
@@ -218,3 +219,16 @@ def test_the_route_words_say_what_the_numbers_do(data, axis):
         assert routes[(node, name)].startswith("summed over the 4 rows (examples)")
     assert {key for key, route in routes.items() if route} == {
         ("out", "beta"), ("scaled", "gamma"), ("x_hat", "inv_std"), ("var", "sq"), ("xmu", "mu"), ("mu", "x")}
+
+
+def test_markdown_text_stores_its_source_as_the_compared_plain_text():
+    """nbval compares text/plain: IPython's Markdown stores only '<...Markdown object>' there."""
+    from IPython.core.formatters import DisplayFormatter
+
+    graph = normalization_graph(**{k: v for k, v in example_inputs().items() if k != "dout"}, eps=1e-5, axis=0)
+    steps = explore_backward(graph, example_inputs()["dout"])
+    text = step_markdown(step_view(graph, steps, 4))
+    bundle, _ = DisplayFormatter().format(MarkdownText(text))
+    assert bundle["text/markdown"] == text and bundle["text/plain"] == text
+    # the std node has a symbol of its own: sigma^2 is the variance node, not its square
+    assert r"\sigma_\epsilon = \sqrt{\sigma^2 + \epsilon}" in text, text

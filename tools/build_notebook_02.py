@@ -43,13 +43,14 @@ After this notebook (about **30 minutes**) you can:
     code("""
 %matplotlib inline
 import numpy as np
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from cs231n_norm.gradcheck import eval_numerical_gradient_array, rel_error
 from cs231n_norm.graph import explore_backward, normalization_graph
 from cs231n_norm.layers import batchnorm_backward, batchnorm_forward
 from cs231n_norm.plots.graph import draw_graph, nodes_markdown
 from cs231n_norm.widgets.staged import (
+    MarkdownText,
     backward_without_variance_path,
     build_staged_explorer,
     draw_step,
@@ -86,7 +87,7 @@ print("nodes in evaluation order:", [node.name for node in graph.nodes])
 """, "subslide"),
     code("""
 # each node: its inputs, shape, forward formula and local derivative
-display(Markdown(nodes_markdown(graph)))
+display(MarkdownText(nodes_markdown(graph)))
 """, "subslide"),
     md("""
 The same list, drawn. Black arrows carry values forward; the red dashed arrows are the way back,
@@ -144,7 +145,7 @@ $d\\gamma = \\sum_i \\text{dout}_i\\,\\hat{x}_i$.
 """, "slide"),
     code("""
 view = step_view(graph, steps, list(by_name).index("out"))
-display(Markdown(step_markdown(view)))
+display(MarkdownText(step_markdown(view)))
 assert view.passed, view.errors
 
 dbeta_sent = by_name["out"].downstream["beta"]
@@ -153,7 +154,7 @@ assert np.allclose(dbeta_sent, dout.sum(axis=0),
 """, "subslide"),
     code("""
 view = step_view(graph, steps, list(by_name).index("scaled"))
-display(Markdown(step_markdown(view)))
+display(MarkdownText(step_markdown(view)))
 assert view.passed, view.errors
 
 x_hat = graph["x_hat"].value
@@ -162,24 +163,24 @@ assert np.allclose(dgamma_sent, (dout * x_hat).sum(axis=0), rtol=1e-13, atol=0)
 """, "subslide"),
     md("""
 **The variance path.** $\\hat{x} = x_\\mu\\, r$ sends gradient two ways: to $x_\\mu$ directly, and to
-$r = 1/\\sigma$, which carries it through $\\sigma$, $\\sigma^2$ and the square $s = x_\\mu^2$ back to $x_\\mu$. The mean
+$r = 1/\\sigma_\\epsilon$, which carries it through $\\sigma_\\epsilon$, $\\sigma^2$ and the square $s = x_\\mu^2$ back to $x_\\mu$. The mean
 $\\sigma^2 = \\frac1N \\sum_i s_i$ spreads its gradient evenly over the $N$ examples: $\\partial \\sigma^2/\\partial s_i = 1/N$.
 """, "slide"),
     code("""
 view = step_view(graph, steps, list(by_name).index("x_hat"))
-display(Markdown(step_markdown(view)))
+display(MarkdownText(step_markdown(view)))
 assert view.passed, view.errors
 """),
     code("""
 for name in ("inv_std", "std"):
     view = step_view(graph, steps, list(by_name).index(name))
-    display(Markdown(step_markdown(view)))
+    display(MarkdownText(step_markdown(view)))
     assert view.passed, view.errors
 """, "subslide"),
     code("""
 for name in ("var", "sq"):
     view = step_view(graph, steps, list(by_name).index(name))
-    display(Markdown(step_markdown(view)))
+    display(MarkdownText(step_markdown(view)))
     assert view.passed, view.errors
 """, "subslide"),
     md("""
@@ -191,7 +192,7 @@ gradient of $x$ is the sum of the two routes, and that is the layer's $dx$.
     code("""
 for name in ("xmu", "mu"):
     view = step_view(graph, steps, list(by_name).index(name))
-    display(Markdown(step_markdown(view)))
+    display(MarkdownText(step_markdown(view)))
     assert view.passed, view.errors
 """),
     code("""
@@ -216,7 +217,7 @@ measured below).
 **How close are the node checks?** The steps above print each check as the bound it passed.
 Seven of the nine nodes are linear or quadratic in each input, and for those a centred
 difference has no truncation error at all: they agree up to rounding, below $10^{-12}$. The two
-curved ones, $\\sigma = \\sqrt{\\sigma^2+\\epsilon}$ and $r = 1/\\sigma$, keep the small truncation error of a finite
+curved ones, $\\sigma_\\epsilon = \\sqrt{\\sigma^2+\\epsilon}$ and $r = 1/\\sigma_\\epsilon$, keep the small truncation error of a finite
 step, below $10^{-10}$. (The live explorer below shows the exact numbers.)
 """, "subslide"),
     code("""

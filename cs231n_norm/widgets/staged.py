@@ -12,7 +12,8 @@ The update logic is plain functions that tests call directly:
 how a gradient changes shape on the way back: summed over a broadcast axis, or
 spread evenly by a mean), :func:`describe_step` (the facts as HTML with LaTeX,
 for the live explorer), :func:`step_markdown` (the same as Markdown, for stored
-notebook outputs) and :func:`draw_step` (the figure). :func:`build_staged_explorer`
+notebook outputs, displayed with :class:`MarkdownText` so they are compared) and
+:func:`draw_step` (the figure). :func:`build_staged_explorer`
 wires them to ipywidgets.
 """
 
@@ -30,6 +31,25 @@ from .coupling import figure_png
 
 CHECK_TOLERANCE = 1e-8  # a node's local backward passes when its rel error is below this
 _TOLERANCE_TEXT = f"{CHECK_TOLERANCE:.0e}".replace("e-0", "e-")  # '1e-8'
+
+
+class MarkdownText:
+    """Markdown for a notebook output, whose plain-text form is the same Markdown source.
+
+    ``IPython.display.Markdown`` stores "<IPython.core.display.Markdown object>" as its
+    plain text, and plain text is what nbval compares: a derivation shown that way could
+    change unnoticed. Displayed, this renders as Markdown in Jupyter and in the slides,
+    and the stored plain text is the source itself, compared like any printed output.
+    """
+
+    def __init__(self, markdown):
+        self.markdown = str(markdown)
+
+    def _repr_markdown_(self):
+        return self.markdown
+
+    def __repr__(self):
+        return self.markdown
 
 
 def example_inputs(N=4, D=3, seed=0):
