@@ -131,9 +131,14 @@ def parameter(name, value, dtype, shape, what):
 
     `what` names it in the message for NaN or inf ("the scale gamma").
     """
-    array = float_array(name, value, dtype=dtype)
-    same_shape(name, array, shape)
-    finite_input(name, array, needs=f"{what} must be finite")
+    given = float_array(name, value)
+    same_shape(name, given, shape)
+    finite_input(name, given, needs=f"{what} must be finite")
+    with np.errstate(over="ignore"):
+        array = given.astype(dtype, copy=False)
+    if not np.isfinite(array).all():  # finite as given, too large for x's dtype
+        raise NonFiniteError(f"{name} has values too large for {np.dtype(dtype)}, the dtype of x (largest "
+                             f"magnitude {np.abs(given).max():.3g}); rescale it, or compute in float64")
     return array
 
 

@@ -111,6 +111,7 @@ CASES = [
     ("bn keep_graph a string", lambda: batchnorm_forward(X, G5, B5, bn(keep_graph="no")), TypeError, r"bn_param\['keep_graph'\] must be True or False, got str 'no'"),
     ("ln keep_graph an int", lambda: layernorm_forward(X, G5, B5, {"keep_graph": 0}), TypeError, r"ln_param\['keep_graph'\] must be True or False, got int 0"),
     ("bn x np.matrix", lambda: batchnorm_forward(as_matrix(X), G5, B5, bn()), TypeError, r"x must be a plain numpy array, got matrix; pass np.asarray\(x\)"),
+    ("bn gamma too large for float32", lambda: batchnorm_forward(X.astype(np.float32), np.full(5, 1e39), B5, bn()), ValueError, r"gamma has values too large for float32, the dtype of x \(largest magnitude 1e\+39\)"),
     ("bn x masked", lambda: batchnorm_forward(np.ma.masked_greater(X, 3), G5, B5, bn()), TypeError, r"x must be a plain numpy array, got MaskedArray; .*x\.filled"),
     ("bn running int", lambda: batchnorm_forward(X, G5, B5, bn(running_var=np.ones(5, int))), TypeError, rf"bn_param\['running_var'\] must have {D} int64"),
     ("bn running var < 0", lambda: batchnorm_forward(X, G5, B5, {"mode": "test", "running_mean": G5, "running_var": -np.ones(5)}), ValueError, r"bn_param\['running_var'\] must be >= 0 everywhere \(a variance\), got minimum -1.0"),
