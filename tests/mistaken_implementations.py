@@ -339,6 +339,14 @@ def spatial_bn_backward(dout, cache, *, spatial_bn_channels_mixed=False, **mista
     return dx.reshape(N, H, W, C).transpose(0, 3, 1, 2), dgamma, dbeta
 
 
+def spatial_bn_backward_not_moved_back(dout, cache):
+    """Wrong: the forward is right; the backward moves the channels last, but reshapes dx back
+    with reshape(N, C, H, W) instead of moving them back."""
+    N, C, H, W = dout.shape
+    dx, dgamma, dbeta = bn_backward_staged(dout.transpose(0, 2, 3, 1).reshape(-1, C), cache)
+    return dx.reshape(N, C, H, W), dgamma, dbeta
+
+
 def groupnorm_forward(x, gamma, beta, G, gn_param, *, groupnorm_interleaved_groups=False, eps_outside_sqrt=False,
                       ignores_eps=False, unbiased_variance=False):
     eps = 1e-5 if ignores_eps else gn_param.get("eps", 1e-5)

@@ -457,6 +457,12 @@ def test_an_unnamed_layer_norm_mismatch_points_at_per_example_statistics():
     assert any("the per-example mean and std" in note for note in report.notes), str(report)
 
 
+def test_a_spatial_backward_that_does_not_move_the_channels_back_is_named():
+    report = check_spatial_batchnorm(impl.spatial_bn_forward, impl.spatial_bn_backward_not_moved_back)
+    assert report.mistakes[0] == "spatial_bn_channels_mixed", str(report)
+    assert "reshaped back without moving the channels back" in report.findings[0].seen
+
+
 def test_both_paths_missing_names_both():
     report = check_batchnorm_backward(impl.bn_forward, bn_backward(missing_mean_path=True, missing_variance_path=True))
     assert set(report.mistakes) == {"missing_mean_path", "missing_variance_path"}, str(report)

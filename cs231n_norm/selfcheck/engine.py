@@ -527,6 +527,14 @@ class SpatialBatchNorm(Layer):
              not_undone.reshape(x.shape)),
         ]
 
+    def wrong_axis_dx(self, probe, x_hat, inv_std, dx_hat):
+        # the backward's own half of the mistake: dx right in channels-last order, then
+        # dx.reshape(N, C, H, W) where it needed dx.reshape(N, H, W, C).transpose(0, 3, 1, 2)
+        right = symptoms.dx_family(dx_hat, x_hat, inv_std, self.axes)
+        return [("spatial_bn_channels_mixed",
+                 "the right gradient in channels-last order, reshaped back without moving the channels back",
+                 right.transpose(0, 2, 3, 1).reshape(probe.x.shape))]
+
 
 class GroupNorm(Layer):
     forward_name, backward_name = "spatial_groupnorm_forward", "spatial_groupnorm_backward"
