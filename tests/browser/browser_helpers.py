@@ -2,10 +2,17 @@
 from __future__ import annotations
 
 import base64
+import os
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def in_ci() -> bool:
+    """True when the CI variable is set to anything but an explicit no ('', 0, false, no):
+    then a missing browser or missing slide assets fail the run instead of skipping."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 WATCH_SCRIPT = """(img) => {
     window.__plot = {changedAt: null, actionAt: null};

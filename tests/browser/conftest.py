@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import psutil
 import pytest
+from browser_helpers import in_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -49,7 +50,7 @@ INSTALL_HINT = (
     "`playwright install` is not needed"
 )
 LOCAL_HOSTS = {"127.0.0.1"}
-LOCAL_SCHEMES = {"data", "blob", "about"}
+LOCAL_SCHEMES = {"data", "blob", "about", "file"}  # never leave the machine
 
 
 def _browser_problem() -> str | None:
@@ -64,7 +65,7 @@ def _browser_problem() -> str | None:
 
 def _missing(reason: str):
     message = f"browser tests need a browser: {reason}; {INSTALL_HINT}"
-    if os.environ.get("CI"):
+    if in_ci():
         pytest.fail(f"{message} (CI is set, so this is a failure, not a skip)", pytrace=False)
     pytest.skip(message)
 

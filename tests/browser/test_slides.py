@@ -13,13 +13,12 @@ from __future__ import annotations
 import functools
 import http.server
 import importlib.util
-import os
 import threading
 
 import nbformat
 import pytest
 
-from browser_helpers import ROOT
+from browser_helpers import ROOT, in_ci
 
 
 def _load_tool(name):
@@ -106,7 +105,7 @@ def slide_server(built_decks):
     if not all((slides.ASSETS / name).is_file() for name in slides.NEEDED):
         message = (f"the slides' assets are not installed in {slides.ASSETS}: run `python tools/build_slides.py` "
                    "once (npm ci from slides/package-lock.json)")
-        if os.environ.get("CI"):
+        if in_ci():
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     (root / "node_modules").symlink_to(slides.ASSETS, target_is_directory=True)
@@ -171,6 +170,21 @@ def test_deck_initialises_offline(slide_server, new_page, artifacts):
     assert page.locator(".reveal .slides > section.present .MathJax_CHTML").count() > 0
     assert not errors, errors
     page.screenshot(path=str(artifacts / f"slides_{DECK}.png"))
+
+
+def test_deck_opens_from_disk(slide_server, built_decks, new_page):
+    """The README says a deck can be opened straight from disk (file://), with no server."""
+    root, _ = built_decks  # slide_server has linked the assets in next to the decks
+    page = new_page(viewport=(1280, 800))
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto((root / "build" / f"{DECK}.slides.html").as_uri())
+    page.locator(".reveal.ready").wait_for(timeout=60_000)
+    page.wait_for_function(MATHJAX_QUEUE_EMPTY, timeout=60_000)
+    assert page.locator(".MathJax_CHTML").count() > 0
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => location.hash === '#/1'", timeout=10_000)
+    assert not errors, errors
 
 
 # Walks every slide with reveal.js's API and measures it, in the deck's logical pixels
