@@ -115,7 +115,8 @@ Three rules follow:
    that used its value has already sent its part, so its upstream gradient is complete.
 2. **Broadcasts sum.** $\\mu$ has shape $(1, D)$ but is subtracted from all $N$ rows of $x$: it was
    copied $N$ times in the forward pass, so its gradient is the sum of the $N$ copies' gradients.
-   The same holds for $r$ (it multiplies all rows of $x_\\mu$), $\\gamma$ and $\\beta$.
+   The same holds for $r$ (it multiplies all rows of $x_\\mu$), for $\\gamma$ and for $\\beta$,
+   whose gradients are sums over the rows too.
 3. **Means spread.** The opposite case: $\\mu$ and $\\sigma^2$ are means over the $N$ rows, so their
    $(1, D)$ gradient goes back to every row with weight $1/N$. Nothing is summed there.
 """, "slide"),
