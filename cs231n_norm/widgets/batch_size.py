@@ -148,6 +148,8 @@ def batch_noise_figure(noise, curve=None, figsize=(11, 3.6)):
     left.set_xlabel("normalized value of one example's unit")
     left.set_ylabel("batches")
     left.set_title(f"batch size {noise.batch_size}: batch norm spread {noise.batchnorm_spread:.2f}", fontsize=10)
+    bottom, top = left.get_ylim()
+    left.set_ylim(bottom, top * 1.45)  # headroom: the legend sits above the bars, not on them
     left.legend(fontsize=7, loc="upper left")
     if curve is not None:
         sizes, spreads = curve

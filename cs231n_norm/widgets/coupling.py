@@ -133,6 +133,8 @@ def draw_coupling(state, figsize=(11, 3.6)):
         ax.set_xlabel("example in the batch (gold: the one moved)")
         ax.set_title(f"{title}: {int(moved.sum())} of {N} examples changed\n({how})", fontsize=10)
     axes[0].set_ylabel("normalized value (hollow: before, filled: after)")
+    bottom, top = axes[0].get_ylim()  # shared by both panels
+    axes[0].set_ylim(bottom, top + 0.3 * (top - bottom))  # headroom: the legend above the points
     axes[0].legend(fontsize=7, loc="upper left", ncols=min(D, 3))
     return fig
 
