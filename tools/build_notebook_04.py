@@ -318,12 +318,16 @@ def ln_out(x_, gamma_, beta_):
     return layernorm_forward(x_, gamma_, beta_, {})[0]
 
 
+def assert_gradients_match(analytic, numerical):
+    # each analytic gradient within 1e-8 of the numerical one (relative to its largest)
+    for name in numerical:
+        error = error_relative_to_largest(analytic[name], numerical[name])
+        assert error < 1e-8, (name, error)
+
+
 numerical = numerical_gradients(ln_out, {"dx": x, "dgamma": gamma, "dbeta": beta}, dout)
 analytic = dict(zip(numerical, layernorm_backward(dout, cache_ln)))
-for name in numerical:
-    a, n = analytic[name], numerical[name]
-    error = error_relative_to_largest(a, n)
-    assert error < 1e-8, (name, error)
+assert_gradients_match(analytic, numerical)
 print("layer norm: dx, dgamma, dbeta match the numerical gradients (error < 1e-8)")
 """),
     md(r"""
@@ -375,10 +379,7 @@ numerical = numerical_gradients(
     sbn_out, {"dx": xs, "dgamma": gamma_s, "dbeta": beta_s}, dout_s)
 _, cache_s = spatial_batchnorm_forward(xs, gamma_s, beta_s, {"mode": "train"})
 analytic = dict(zip(numerical, spatial_batchnorm_backward(dout_s, cache_s)))
-for name in numerical:
-    a, n = analytic[name], numerical[name]
-    error = error_relative_to_largest(a, n)
-    assert error < 1e-8, (name, error)
+assert_gradients_match(analytic, numerical)
 print("spatial batch norm: dx, dgamma, dbeta match the numerical gradients",
       "(error < 1e-8)")
 """, "subslide"),
@@ -404,10 +405,7 @@ numerical = numerical_gradients(
     gn_out, {"dx": xg, "dgamma": gamma_g, "dbeta": beta_g}, dout_g)
 _, cache_g = spatial_groupnorm_forward(xg, gamma_g, beta_g, G, {})
 analytic = dict(zip(numerical, spatial_groupnorm_backward(dout_g, cache_g)))
-for name in numerical:
-    a, n = analytic[name], numerical[name]
-    error = error_relative_to_largest(a, n)
-    assert error < 1e-8, (name, error)
+assert_gradients_match(analytic, numerical)
 print("group norm: dx, dgamma, dbeta match the numerical gradients (error < 1e-8)")
 """, "subslide"),
     # ------------------------------------------------------------------ RMSNorm
@@ -444,10 +442,7 @@ print("RMSNorm x_hat, mean of each example:", rounded(cache_rms.x_hat.mean(axis=
 numerical = numerical_gradients(lambda x_, gamma_: rmsnorm_forward(x_, gamma_, {})[0],
                                 {"dx": x, "dgamma": gamma}, dout)
 analytic = dict(zip(numerical, rmsnorm_backward(dout, cache_rms)))
-for name in numerical:
-    a, n = analytic[name], numerical[name]
-    error = error_relative_to_largest(a, n)
-    assert error < 1e-8, (name, error)
+assert_gradients_match(analytic, numerical)
 print("RMSNorm: dx, dgamma match the numerical gradients (error < 1e-8)")
 """, "subslide"),
     # ------------------------------------------------------------------ summary
