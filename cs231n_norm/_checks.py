@@ -134,8 +134,10 @@ def parameter(name, value, dtype, shape, what):
     given = float_array(name, value)
     same_shape(name, given, shape)
     finite_input(name, given, needs=f"{what} must be finite")
+    if given.dtype == dtype:
+        return given
     with np.errstate(over="ignore"):
-        array = given.astype(dtype, copy=False)
+        array = given.astype(dtype)
     if not np.isfinite(array).all():  # finite as given, too large for x's dtype
         raise NonFiniteError(f"{name} has values too large for {np.dtype(dtype)}, the dtype of x (largest "
                              f"magnitude {np.abs(given).max():.3g}); rescale it, or compute in float64")
