@@ -73,18 +73,23 @@ def _callable(name, value, required=True):
 INTERNAL_ERROR = "the check itself stopped on an unexpected result from your functions"
 
 
+def _own_name(function):
+    """The learner's name for `function`, or None for a lambda or a partial."""
+    name = getattr(function, "__name__", None)
+    return name if name and name.isidentifier() else None
+
+
 def _title(default, *functions):
     """The report's title: the learner's function names when they have them."""
-    names = [getattr(f, "__name__", None) for f in functions if f is not None]
-    if all(name and name.isidentifier() for name in names):  # not a lambda or a partial
-        return " + ".join(names)
-    return default
+    names = [_own_name(f) for f in functions if f is not None]
+    return " + ".join(names) if all(names) else default
 
 
 def _check(exercise, layer, forward, backward, running):
     """Run one check; a result the engine did not foresee still gives a report, never a crash."""
-    if getattr(backward, "__name__", "") == f"{layer.backward_name}_alt":  # CS231n's simplified backward
-        layer.backward_name = backward.__name__
+    # findings name the learner's functions as the learner named them (batchnorm_backward_alt, ...)
+    layer.forward_name = _own_name(forward) or layer.forward_name
+    layer.backward_name = _own_name(backward) or layer.backward_name
     session = Session(_title(exercise, forward, backward), layer)
     try:
         return _run_check(session, layer, forward, backward, running)
