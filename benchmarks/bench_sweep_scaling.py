@@ -20,50 +20,30 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_training import NORM_NAMES, git_commit, in_dtype, summary  # noqa: E402
+from bench_training import NORM_NAMES, git_commit, run_one_by_one, run_sweep, summary, timed  # noqa: E402
 
 from cs231n_norm.data import load_dataset  # noqa: E402
-from cs231n_norm.model import FullyConnectedNet  # noqa: E402
-from cs231n_norm.solver import train  # noqa: E402
-from cs231n_norm.sweep import WEIGHT_INIT_EXPERIMENT, train_sweep  # noqa: E402
+from cs231n_norm.sweep import WEIGHT_INIT_EXPERIMENT  # noqa: E402
 
 STACK_SIZES = (1, 5, 10, 20, 40)
 QUICK_STACK_SIZES = (1, 2, 4)
 ONE_BY_ONE_NETS = 20  # the experiment's 20 weight scales
 
 
-def sweep_seconds(data, norm, K, num_epochs):
-    """Wall time of one train_sweep of K nets (scales log-spaced 1e-4..1) in float32."""
-    started = time.perf_counter()
-    train_sweep(data, hidden_dims=WEIGHT_INIT_EXPERIMENT["hidden_dims"], normalization=norm,
-                weight_scales=np.logspace(-4, 0, K), num_epochs=num_epochs,
-                batch_size=WEIGHT_INIT_EXPERIMENT["batch_size"],
-                learning_rate=WEIGHT_INIT_EXPERIMENT["learning_rate"], dtype=np.float32, progress=False)
-    return time.perf_counter() - started
-
-
-def one_by_one_seconds(data, norm, nets, num_epochs):
-    """Wall time of FullyConnectedNet + train() for `nets` scales, one after the other, in float32."""
-    data = in_dtype(data, np.float32)
-    started = time.perf_counter()
-    with threadpool_limits(1, user_api="blas"):
-        for scale in np.logspace(-4, 0, nets):
-            net = FullyConnectedNet(WEIGHT_INIT_EXPERIMENT["hidden_dims"], input_dim=data["X_train"].shape[1],
-                                    num_classes=10, normalization=norm, weight_scale=scale, dtype=np.float32,
-                                    seed=0)
-            train(net, data, num_epochs=num_epochs, batch_size=WEIGHT_INIT_EXPERIMENT["batch_size"],
-                  optim_config={"learning_rate": WEIGHT_INIT_EXPERIMENT["learning_rate"]}, seed=0, progress=False)
-    return time.perf_counter() - started
+def seconds(runner, data, norm, nets, num_epochs):
+    """Wall time of bench_training's `runner` (run_sweep or run_one_by_one) on `nets` nets of one
+    normalization, scales log-spaced 1e-4..1, float32, the experiment's other settings."""
+    settings = dict(WEIGHT_INIT_EXPERIMENT, normalizations=(norm,), weight_scales=tuple(np.logspace(-4, 0, nets)),
+                    num_epochs=num_epochs)
+    return timed(runner, data, settings, np.float32)[1]
 
 
 def per_net(sweeps, singles, nets, K):
@@ -140,8 +120,8 @@ def main(argv=None):
     data = load_dataset("digits", num_train=WEIGHT_INIT_EXPERIMENT["num_train"]).as_dict()
     norms = WEIGHT_INIT_EXPERIMENT["normalizations"]
     for norm in norms:  # untimed warm-up of both trainers
-        sweep_seconds(data, norm, 2, 1)
-        one_by_one_seconds(data, norm, 1, 1)
+        seconds(run_sweep, data, norm, 2, 1)
+        seconds(run_one_by_one, data, norm, 1, 1)
     jobs = [("sweep", norm, K) for norm in norms for K in sizes] + [("one", norm, nets) for norm in norms]
     sweeps = {norm: {K: [] for K in sizes} for norm in norms}
     singles = {norm: [] for norm in norms}
@@ -151,9 +131,9 @@ def main(argv=None):
         shift = round_ * len(jobs) // args.rounds
         for kind, norm, K in jobs[shift:] + jobs[:shift]:
             if kind == "sweep":
-                sweeps[norm][K].append(sweep_seconds(data, norm, K, num_epochs))
+                sweeps[norm][K].append(seconds(run_sweep, data, norm, K, num_epochs))
             else:
-                singles[norm].append(one_by_one_seconds(data, norm, K, num_epochs))
+                singles[norm].append(seconds(run_one_by_one, data, norm, K, num_epochs))
         print(f"round {round_ + 1} done (load {loads[-1]:.2f})", file=sys.stderr)
     write_report(args.output, sizes, nets, args.rounds, num_epochs, sweeps, singles, loads, args.quick)
     print(f"wrote {args.output}", file=sys.stderr)

@@ -71,7 +71,7 @@ def in_dtype(data, dtype):
 
 
 def run_sweep(data, settings, dtype, workers=1):
-    """All three normalizations with the sweep trainer. Returns {norm: [SweepRun]}."""
+    """Every normalization of `settings` with the sweep trainer. Returns {norm: [SweepRun]}."""
     return {
         norm: train_sweep(data, hidden_dims=settings["hidden_dims"], normalization=norm,
                           weight_scales=settings["weight_scales"], num_epochs=settings["num_epochs"],
